@@ -1,0 +1,61 @@
+/* cli.c - shared plumbing of the subcommands; see cli.h */
+#include "cli/cli.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+
+const char *cli_config_file = NULL;
+
+int cli_load_config(eq_config *cfg, unsigned need)
+{
+    eq_err err;
+    eq_err_clear(&err);
+    if (eq_config_load(cfg, cli_config_file, &err) < 0 || eq_config_require(cfg, need, &err) < 0) {
+        fprintf(stderr, "exportq: %s\n", err.msg);
+        eq_config_cleanup(cfg);
+        return -1;
+    }
+    eq_log_setup((eq_log_level)cfg->log_level, (eq_log_format)cfg->log_format);
+    return 0;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "exportq %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'exportq %s --help'.\n", cmd);
+    return CLI_USAGE;
+}
+
+int cli_fail(const eq_err *err)
+{
+    fprintf(stderr, "exportq: %s\n", err->msg);
+    return CLI_FAIL;
+}
+
+int cli_param_add(void *json_object, const char *arg, eq_err *err)
+{
+    const char *eq = strchr(arg, '=');
+    char name[65];
+    size_t n;
+    if (!eq)
+        return eq_fail(err, EQ_ERR_INVALID, "--param '%s': expected NAME=VALUE", arg);
+    n = (size_t)(eq - arg);
+    if (n == 0 || n > 64 || strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") < n)
+        return eq_fail(err, EQ_ERR_INVALID, "--param: NAME must be 1 to 64 letters, digits or _");
+    memcpy(name, arg, n);
+    name[n] = '\0';
+    json_t *v = json_string(eq + 1);
+    if (!v)
+        return eq_fail(err, EQ_ERR_INVALID, "--param %s: value is not valid UTF-8", name);
+    if (json_object_set_new((json_t *)json_object, name, v) < 0)
+        return eq_fail(err, EQ_ERR_NOMEM, "--param %s: out of memory", name);
+    return 0;
+}

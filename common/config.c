@@ -1,0 +1,327 @@
+/* config.c - the settings table and its loader; see config.h */
+#include "common/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+typedef enum { T_STR, T_SECRET, T_INT, T_LONG, T_BOOL, T_ENUM } kind_t;
+
+typedef struct setting {
+    const char *name;
+    kind_t kind;
+    size_t offset;
+    const char *def;         /* NULL: no default */
+    long min, max;           /* numbers */
+    const char *const *enums; /* T_ENUM: NULL-terminated, index is the value */
+    const char *help;
+} setting;
+
+static const char *const tls_names[] = {"starttls", "optional", "none", NULL};
+static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
+static const char *const format_names[] = {"text", "json", NULL};
+
+#define OFF(f) offsetof(eq_config, f)
+#define MiB (1024L * 1024L)
+
+static const setting settings[] = {
+    {"EXPORTQ_DATABASE_URL", T_SECRET, OFF(database_url), NULL, 0, 0, NULL,
+     "queue database (libpq conninfo or URI); required"},
+    {"EXPORTQ_SOURCE_DATABASE_URL", T_SECRET, OFF(source_database_url), NULL, 0, 0, NULL,
+     "where export queries run (e.g. a replica); default: the queue database"},
+    {"EXPORTQ_S3_ENDPOINT", T_STR, OFF(s3_endpoint), NULL, 0, 0, NULL,
+     "S3 endpoint URL; default: AWS for the region"},
+    {"EXPORTQ_S3_REGION", T_STR, OFF(s3_region), "us-east-1", 0, 0, NULL, "S3 region"},
+    {"EXPORTQ_S3_BUCKET", T_STR, OFF(s3_bucket), NULL, 0, 0, NULL, "bucket for exports; required"},
+    {"EXPORTQ_S3_PREFIX", T_STR, OFF(s3_prefix), "exports/", 0, 0, NULL, "object key prefix"},
+    {"EXPORTQ_S3_PATH_STYLE", T_BOOL, OFF(s3_path_style), NULL, 0, 0, NULL,
+     "path-style addressing; default: true when an endpoint is set"},
+    {"AWS_ACCESS_KEY_ID", T_STR, OFF(aws_access_key_id), NULL, 0, 0, NULL, "S3 access key; required"},
+    {"AWS_SECRET_ACCESS_KEY", T_SECRET, OFF(aws_secret_access_key), NULL, 0, 0, NULL,
+     "S3 secret key; required"},
+    {"AWS_SESSION_TOKEN", T_SECRET, OFF(aws_session_token), NULL, 0, 0, NULL,
+     "temporary credentials' session token"},
+    {"EXPORTQ_SMTP_URL", T_SECRET, OFF(smtp_url), NULL, 0, 0, NULL,
+     "smtp://[user:pass@]host[:port]; required for email"},
+    {"EXPORTQ_SMTP_FROM", T_STR, OFF(smtp_from), NULL, 0, 0, NULL, "sender address; required for email"},
+    {"EXPORTQ_SMTP_TLS", T_ENUM, OFF(smtp_tls), "starttls", 0, 0, tls_names,
+     "starttls (required), optional, none"},
+    {"EXPORTQ_SMTP_CA_FILE", T_STR, OFF(smtp_ca_file), NULL, 0, 0, NULL,
+     "PEM CA bundle trusted for STARTTLS besides the system's"},
+    {"EXPORTQ_LINK_TTL", T_LONG, OFF(link_ttl), "86400", 1, 604800, NULL,
+     "presigned link lifetime, seconds"},
+    {"EXPORTQ_PART_SIZE", T_LONG, OFF(part_size), "8388608", 5 * MiB, 512 * MiB, NULL,
+     "first multipart part size, bytes"},
+    {"EXPORTQ_UPLOAD_CONCURRENCY", T_INT, OFF(upload_concurrency), "4", 1, 64, NULL,
+     "parts in flight per export"},
+    {"EXPORTQ_LEASE_SECONDS", T_INT, OFF(lease_seconds), "30", 5, 3600, NULL,
+     "job lease, renewed by heartbeat"},
+    {"EXPORTQ_MAX_ATTEMPTS", T_INT, OFF(max_attempts), "5", 1, 100, NULL, "attempts per job"},
+    {"EXPORTQ_HTTP_LISTEN", T_STR, OFF(http_listen), "127.0.0.1:8080", 0, 0, NULL, "API address host:port"},
+    {"EXPORTQ_MAX_STREAMS", T_INT, OFF(max_streams), "8", 1, 10000, NULL, "concurrent streams"},
+    {"EXPORTQ_LOG_LEVEL", T_ENUM, OFF(log_level), "info", 0, 0, level_names, "debug, info, warn, error"},
+    {"EXPORTQ_LOG_FORMAT", T_ENUM, OFF(log_format), "text", 0, 0, format_names, "text or json"},
+    {"EXPORTQ_RETENTION", T_LONG, OFF(retention_seconds), "604800", 60, 31536000, NULL,
+     "how long finished jobs and their objects are kept, seconds"},
+    {"EXPORTQ_OWNER_MAX_RUNNING", T_INT, OFF(owner_max_running), "2", 1, 10000, NULL,
+     "running jobs per owner at most"},
+    {"EXPORTQ_RATE_LIMIT", T_INT, OFF(rate_limit), "120", 1, 1000000, NULL,
+     "API requests per minute per token"},
+    {"EXPORTQ_MAIL_MAX_ATTEMPTS", T_INT, OFF(mail_max_attempts), "10", 1, 100, NULL,
+     "attempts to deliver one email"},
+    {"EXPORTQ_DRAIN_SECONDS", T_INT, OFF(drain_seconds), "60", 0, 86400, NULL,
+     "on SIGTERM, how long running jobs may finish before they are released"},
+    {"EXPORTQ_POLL_SECONDS", T_INT, OFF(poll_seconds), "5", 1, 3600, NULL,
+     "idle worker poll interval (NOTIFY wakes it sooner)"},
+};
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+static const setting *find_setting(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strlen(settings[i].name) == len && strncmp(settings[i].name, name, len) == 0)
+            return &settings[i];
+    return NULL;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Stores one value after validating it; `origin` says where it came from. */
+static int set_value(eq_config *cfg, const setting *s, const char *v, const char *origin, eq_err *err)
+{
+    char *base = (char *)cfg + s->offset;
+    bool secret = s->kind == T_SECRET;
+    switch (s->kind) {
+    case T_STR:
+    case T_SECRET: {
+        char **slot = (char **)(void *)base;
+        char *copy;
+        for (const char *p = v; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                return eq_fail(err, EQ_ERR_CONFIG, "%s (%s): contains a control character", s->name, origin);
+        copy = strdup(v);
+        if (!copy)
+            return eq_fail(err, EQ_ERR_NOMEM, "%s: out of memory", s->name);
+        free(*slot);
+        *slot = *v ? copy : NULL;
+        if (!*v)
+            free(copy);
+        return 0;
+    }
+    case T_INT:
+    case T_LONG: {
+        char *end;
+        long n;
+        errno = 0;
+        n = strtol(v, &end, 10);
+        if (errno || end == v || *end || n < s->min || n > s->max)
+            return eq_fail(err, EQ_ERR_CONFIG, "%s (%s): '%s' is not a whole number from %ld to %ld",
+                           s->name, origin, secret ? "***" : v, s->min, s->max);
+        if (s->kind == T_INT)
+            *(int *)(void *)base = (int)n;
+        else
+            *(long *)(void *)base = n;
+        return 0;
+    }
+    case T_BOOL:
+        if (parse_bool(v, (bool *)(void *)base) < 0)
+            return eq_fail(err, EQ_ERR_CONFIG, "%s (%s): '%s' is not true or false", s->name, origin, v);
+        return 0;
+    case T_ENUM:
+        for (int i = 0; s->enums[i]; i++)
+            if (strcasecmp(v, s->enums[i]) == 0) {
+                *(int *)(void *)base = i;
+                return 0;
+            }
+        {
+            char allowed[128] = "";
+            for (int i = 0; s->enums[i]; i++) {
+                size_t l = strlen(allowed);
+                snprintf(allowed + l, sizeof allowed - l, "%s%s", i ? ", " : "", s->enums[i]);
+            }
+            return eq_fail(err, EQ_ERR_CONFIG, "%s (%s): '%s' is not one of %s", s->name, origin, v, allowed);
+        }
+    }
+    return eq_fail(err, EQ_ERR_CONFIG, "%s: unknown setting type", s->name);
+}
+
+/* Strips surrounding whitespace and one pair of matching quotes in place. */
+static char *trim(char *s)
+{
+    size_t n;
+    while (isspace((unsigned char)*s))
+        s++;
+    n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    if (n >= 2 && (s[0] == '"' || s[0] == '\'') && s[n - 1] == s[0]) {
+        s[n - 1] = '\0';
+        s++;
+    }
+    return s;
+}
+
+static int load_file(eq_config *cfg, const char *file, bool *seen, eq_err *err)
+{
+    FILE *f = fopen(file, "r");
+    char line[8192], origin[512];
+    int lineno = 0, rc = 0;
+    if (!f)
+        return eq_fail(err, EQ_ERR_CONFIG, "--config %s: %s", file, strerror(errno));
+    while (fgets(line, sizeof line, f)) {
+        char *p, *eq, *key, *val;
+        lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            rc = eq_fail(err, EQ_ERR_CONFIG, "%s:%d: line too long", file, lineno);
+            break;
+        }
+        p = trim(line);
+        if (!*p || *p == '#')
+            continue;
+        if (strncmp(p, "export ", 7) == 0)
+            p = trim(p + 7);
+        eq = strchr(p, '=');
+        if (!eq) {
+            rc = eq_fail(err, EQ_ERR_CONFIG, "%s:%d: expected KEY=VALUE", file, lineno);
+            break;
+        }
+        *eq = '\0';
+        key = trim(p);
+        val = trim(eq + 1);
+        const setting *s = find_setting(key, strlen(key));
+        if (!s) {
+            rc = eq_fail(err, EQ_ERR_CONFIG, "%s:%d: unknown setting %s", file, lineno, key);
+            break;
+        }
+        snprintf(origin, sizeof origin, "%s:%d", file, lineno);
+        if ((rc = set_value(cfg, s, val, origin, err)) < 0)
+            break;
+        seen[s - settings] = true;
+    }
+    fclose(f);
+    return rc;
+}
+
+int eq_config_load(eq_config *cfg, const char *file, eq_err *err)
+{
+    bool seen[NSETTINGS] = {false};
+    const setting *ps = find_setting("EXPORTQ_S3_PATH_STYLE", strlen("EXPORTQ_S3_PATH_STYLE"));
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (settings[i].def && set_value(cfg, &settings[i], settings[i].def, "default", err) < 0)
+            goto fail;
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const char *v = getenv(settings[i].name);
+        if (v && !*v)
+            v = NULL; /* an empty variable counts as unset */
+        if (v && set_value(cfg, &settings[i], v, "environment", err) < 0)
+            goto fail;
+        seen[i] = v != NULL;
+    }
+    if (file && load_file(cfg, file, seen, err) < 0)
+        goto fail;
+    /* path-style addressing defaults to on exactly when an endpoint is given */
+    if (!seen[ps - settings])
+        cfg->s3_path_style = cfg->s3_endpoint != NULL;
+    if (!cfg->s3_endpoint) {
+        char ep[256];
+        snprintf(ep, sizeof ep, "https://s3.%s.amazonaws.com", cfg->s3_region ? cfg->s3_region : "us-east-1");
+        if (!(cfg->s3_endpoint = strdup(ep)))
+            goto nomem;
+    } else if (strncmp(cfg->s3_endpoint, "http://", 7) != 0 &&
+               strncmp(cfg->s3_endpoint, "https://", 8) != 0) {
+        eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_S3_ENDPOINT: '%s' must start with http:// or https://",
+                cfg->s3_endpoint);
+        goto fail;
+    } else {
+        size_t n = strlen(cfg->s3_endpoint);
+        while (n > 8 && cfg->s3_endpoint[n - 1] == '/')
+            cfg->s3_endpoint[--n] = '\0';
+    }
+    if (cfg->smtp_url && strncmp(cfg->smtp_url, "smtp://", 7) != 0 && strncmp(cfg->smtp_url, "smtps://", 8) != 0) {
+        eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: must look like smtp://[user:pass@]host[:port]");
+        goto fail;
+    }
+    if (cfg->http_listen && !strrchr(cfg->http_listen, ':')) {
+        eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_HTTP_LISTEN: '%s' must be host:port", cfg->http_listen);
+        goto fail;
+    }
+    if (cfg->s3_bucket && (strlen(cfg->s3_bucket) < 3 || strlen(cfg->s3_bucket) > 63 ||
+                           strspn(cfg->s3_bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") != strlen(cfg->s3_bucket))) {
+        eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_S3_BUCKET: '%s' is not a valid bucket name", cfg->s3_bucket);
+        goto fail;
+    }
+    if (!cfg->source_database_url && cfg->database_url &&
+        !(cfg->source_database_url = strdup(cfg->database_url)))
+        goto nomem;
+    return 0;
+nomem:
+    eq_fail(err, EQ_ERR_NOMEM, "configuration: out of memory");
+fail:
+    eq_config_cleanup(cfg);
+    return -1;
+}
+
+int eq_config_require(const eq_config *cfg, unsigned need, eq_err *err)
+{
+    if ((need & EQ_NEED_DB) && !cfg->database_url)
+        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_DATABASE_URL is required (the queue database)");
+    if (need & EQ_NEED_S3) {
+        if (!cfg->s3_bucket)
+            return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_S3_BUCKET is required (where exports are stored)");
+        if (!cfg->aws_access_key_id)
+            return eq_fail(err, EQ_ERR_CONFIG, "AWS_ACCESS_KEY_ID is required");
+        if (!cfg->aws_secret_access_key)
+            return eq_fail(err, EQ_ERR_CONFIG, "AWS_SECRET_ACCESS_KEY is required");
+    }
+    if (need & EQ_NEED_SMTP) {
+        if (!cfg->smtp_url)
+            return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL is required to send email");
+        if (!cfg->smtp_from)
+            return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_FROM is required to send email");
+    }
+    return 0;
+}
+
+void eq_config_cleanup(eq_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (settings[i].kind == T_STR || settings[i].kind == T_SECRET) {
+            char **slot = (char **)(void *)((char *)cfg + settings[i].offset);
+            free(*slot);
+            *slot = NULL;
+        }
+}
+
+void eq_config_print_reference(void *out)
+{
+    FILE *f = out;
+    fprintf(f, "Configuration (environment, or --config FILE with KEY=VALUE lines):\n");
+    for (size_t i = 0; i < NSETTINGS; i++)
+        fprintf(f, "  %-30s %s%s%s%s\n", settings[i].name, settings[i].help,
+                settings[i].def ? " [default: " : "", settings[i].def ? settings[i].def : "",
+                settings[i].def ? "]" : "");
+}

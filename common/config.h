@@ -1,0 +1,64 @@
+/* config.h - exportq's settings: one declarative table (config.c) fed by the
+ * environment and by `--config FILE` (the same KEY=VALUE lines; values from the
+ * file override the environment, being the more explicit of the two).
+ *
+ * eq_config_load() validates every value it sees and fails with a message
+ * that names the variable; eq_config_require() then checks the settings a
+ * command needs. The eq_config owns its strings; eq_config_cleanup() frees
+ * them (safe on a zeroed or half-loaded config). Secrets are never echoed.
+ */
+#ifndef EXPORTQ_COMMON_CONFIG_H
+#define EXPORTQ_COMMON_CONFIG_H
+
+#include <stdbool.h>
+#include "common/error.h"
+
+typedef enum eq_smtp_tls { EQ_SMTP_TLS_STARTTLS = 0, EQ_SMTP_TLS_OPTIONAL, EQ_SMTP_TLS_NONE } eq_smtp_tls;
+
+typedef struct eq_config {
+    char *database_url;        /* EXPORTQ_DATABASE_URL */
+    char *source_database_url; /* EXPORTQ_SOURCE_DATABASE_URL, defaults to database_url */
+    char *s3_endpoint;         /* EXPORTQ_S3_ENDPOINT, defaults to AWS for the region */
+    char *s3_region;           /* EXPORTQ_S3_REGION */
+    char *s3_bucket;           /* EXPORTQ_S3_BUCKET */
+    char *s3_prefix;           /* EXPORTQ_S3_PREFIX */
+    bool s3_path_style;        /* EXPORTQ_S3_PATH_STYLE */
+    char *aws_access_key_id;     /* AWS_ACCESS_KEY_ID */
+    char *aws_secret_access_key; /* AWS_SECRET_ACCESS_KEY (secret) */
+    char *aws_session_token;     /* AWS_SESSION_TOKEN (secret) */
+    char *smtp_url;            /* EXPORTQ_SMTP_URL (password is secret) */
+    char *smtp_from;           /* EXPORTQ_SMTP_FROM */
+    int smtp_tls;              /* EXPORTQ_SMTP_TLS: eq_smtp_tls */
+    char *smtp_ca_file;        /* EXPORTQ_SMTP_CA_FILE: extra CA bundle for STARTTLS */
+    long link_ttl;             /* EXPORTQ_LINK_TTL seconds, <= 604800 */
+    long part_size;            /* EXPORTQ_PART_SIZE bytes, >= 5 MiB */
+    int upload_concurrency;    /* EXPORTQ_UPLOAD_CONCURRENCY */
+    int lease_seconds;         /* EXPORTQ_LEASE_SECONDS */
+    int max_attempts;          /* EXPORTQ_MAX_ATTEMPTS */
+    char *http_listen;         /* EXPORTQ_HTTP_LISTEN host:port */
+    int max_streams;           /* EXPORTQ_MAX_STREAMS */
+    int log_level;             /* EXPORTQ_LOG_LEVEL: eq_log_level */
+    int log_format;            /* EXPORTQ_LOG_FORMAT: eq_log_format */
+    long retention_seconds;    /* EXPORTQ_RETENTION: finished jobs and objects kept */
+    int owner_max_running;     /* EXPORTQ_OWNER_MAX_RUNNING: per-owner cap on running jobs */
+    int rate_limit;            /* EXPORTQ_RATE_LIMIT: API requests per minute per token */
+    int mail_max_attempts;     /* EXPORTQ_MAIL_MAX_ATTEMPTS */
+    int drain_seconds;         /* EXPORTQ_DRAIN_SECONDS: SIGTERM grace before releasing jobs */
+    int poll_seconds;          /* EXPORTQ_POLL_SECONDS: idle worker poll fallback */
+} eq_config;
+
+enum {
+    EQ_NEED_DB = 1 << 0,
+    EQ_NEED_S3 = 1 << 1,
+    EQ_NEED_SMTP = 1 << 2,
+};
+
+/* Loads defaults, then the environment, then `file` (may be NULL). */
+int eq_config_load(eq_config *cfg, const char *file, eq_err *err) EQ_MUST;
+/* Checks the settings a command needs (EQ_NEED_* bits). */
+int eq_config_require(const eq_config *cfg, unsigned need, eq_err *err) EQ_MUST;
+void eq_config_cleanup(eq_config *cfg);
+/* Writes a help table of every variable (name, default, meaning) to `out`. */
+void eq_config_print_reference(void *out /* FILE* */);
+
+#endif
