@@ -1,0 +1,79 @@
+/* mail_message.h - the emails exportq sends: building them and validating the
+ * addresses that go into them. Pure functions, no I/O (unit-tested without a
+ * server).
+ *
+ * A built message is a complete RFC 5322 message with CRLF line endings: Date,
+ * Message-ID (stable per job and mail kind: <export-42-success@exportq>, so a
+ * resend after a crash can be de-duplicated), From, To, Subject (RFC 2047
+ * encoded when not plain ASCII), MIME-Version, Content-Type text/plain;
+ * charset=utf-8, Content-Transfer-Encoding quoted-printable (every line <= 76
+ * characters; a long presigned URL is split by soft line breaks and comes back
+ * byte-exact when decoded).
+ *
+ * User text never reaches a header unchecked: addresses must pass
+ * mail_address_valid(); kinds and file names are stripped of control
+ * characters, bounded and RFC 2047 encoded.
+ *
+ * Ownership: the caller owns `info` and every string in it, and the output
+ * eq_buf (init it with a maximum, e.g. MAIL_MESSAGE_MAX; the builders reset it
+ * first and append the message; the caller cleans it up).
+ */
+#ifndef EXPORTQ_WORKER_MAIL_MESSAGE_H
+#define EXPORTQ_WORKER_MAIL_MESSAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+
+/* A sensible eq_buf maximum for one message (URLs are at most a few KiB). */
+#define MAIL_MESSAGE_MAX (64 * 1024)
+/* Longest address accepted (RFC 5321: 254 for a forward path). */
+#define MAIL_ADDRESS_MAX 254
+
+typedef struct mail_export_info {
+    long long job_id;       /* > 0; goes into the Message-ID */
+    const char *kind;       /* export kind name, e.g. "user_activity" */
+    const char *filename;   /* friendly file name, e.g. "activity.csv"; NULL: none */
+    long long rows;         /* data rows exported (success mail) */
+    long long bytes;        /* object size in bytes (success mail) */
+    const char *url;        /* presigned download link (success mail); <= 8 KiB */
+    time_t link_expires_at; /* when the link stops working (success mail) */
+    const char *to;         /* recipient; must pass mail_address_valid() */
+    time_t date;            /* Date header; 0: now */
+} mail_export_info;
+
+/* true when `addr` is a plain "local@domain" address safe to put in a header
+ * and an SMTP envelope: printable ASCII only, exactly one '@', no spaces, no
+ * CR/LF or other control characters, no , ; < > " ( ) [ ] \ , local part 1..64,
+ * domain of dot-separated labels (letters, digits, '-'), total <= 254. */
+bool mail_address_valid(const char *addr);
+
+/* The "your export is ready" mail: what was exported (kind, file name), row
+ * count, human-readable size, the link and when it expires (UTC). */
+int mail_build_success(const mail_export_info *info, const char *from, eq_buf *out, eq_err *err) EQ_MUST;
+
+/* The final-failure mail: "your export failed: <error>; try again". Uses
+ * info->job_id, kind, filename, to, date; `error` is the job's last error
+ * (sanitised and bounded before use; NULL: "unknown error"). */
+int mail_build_failure(const mail_export_info *info, const char *error, const char *from, eq_buf *out,
+                       eq_err *err) EQ_MUST;
+
+/* --- building blocks, public for the unit tests --- */
+
+/* "0 B", "999 B", "1.5 KiB", "12.0 MiB", "3.2 GiB" ... into out (always NUL-terminated). */
+void mail_human_size(long long bytes, char *out, size_t outsz);
+
+/* Appends `s` (n bytes) quoted-printable encoded (RFC 2045) with CRLF hard
+ * breaks where `s` has "\n" or "\r\n", soft breaks keeping lines <= 76. */
+int mail_qp_append(eq_buf *out, const char *s, size_t n, eq_err *err) EQ_MUST;
+
+/* Appends a header "Name: value" + CRLF where value is user text: control
+ * characters are dropped, and if anything is not printable ASCII the value is
+ * written as RFC 2047 encoded-words (=?utf-8?B?...?=), folded to short lines. */
+int mail_header_append_text(eq_buf *out, const char *name, const char *value, eq_err *err) EQ_MUST;
+
+#endif

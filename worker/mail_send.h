@@ -1,0 +1,48 @@
+/* mail_send.h - delivering one message over SMTP (libesmtp 1.1).
+ *
+ * EXPORTQ_SMTP_URL is smtp://[user:pass@]host[:port] (user and password
+ * percent-decoded; port defaults to 587 with TLS starttls/optional, 25 with
+ * none). smtps:// (implicit TLS) is rejected: libesmtp 1.1 can only do STARTTLS.
+ * EXPORTQ_SMTP_TLS: starttls = STARTTLS required and the server certificate
+ * must verify (system CAs + EXPORTQ_SMTP_CA_FILE) for the host name; optional =
+ * STARTTLS when offered (still verified when used); none = plain text. AUTH
+ * (PLAIN/LOGIN) is used when the URL has credentials.
+ *
+ * Errors say what failed (connect, STARTTLS not offered, certificate, AUTH
+ * rejected, sender/recipient refused, with the SMTP status) and never contain
+ * the password. Connection problems and 4xx are retryable (err->retryable),
+ * 5xx and configuration problems are permanent.
+ */
+#ifndef EXPORTQ_WORKER_MAIL_SEND_H
+#define EXPORTQ_WORKER_MAIL_SEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/config.h"
+#include "common/error.h"
+
+/* EXPORTQ_SMTP_URL taken apart. Strings are NUL-terminated, owned by the struct. */
+typedef struct mail_url {
+    char host[256];
+    int port;
+    char user[256]; /* "" when no credentials */
+    char pass[256]; /* secret: never log */
+    bool has_auth;
+} mail_url;
+
+/* Parses `url` for TLS mode `tls` (eq_smtp_tls), filling the default port.
+ * Pure; the error message never contains the password. */
+int mail_url_parse(const char *url, int tls, mail_url *out, eq_err *err) EQ_MUST;
+
+/* Start-up check of the mail settings (URL form, smtps:// rejected, sender
+ * valid, CA file readable): call it once where EQ_NEED_SMTP is required, so a
+ * bad setting stops the program with a message naming the variable. */
+int mail_config_check(const eq_config *cfg, eq_err *err) EQ_MUST;
+
+/* One delivery attempt of `message` (len bytes, a complete CRLF message as
+ * built by mail_message.h) from cfg->smtp_from to `to`. Safe to call many times
+ * in a long-running process (see mail_send.c about libESMTP#30). */
+int mail_send(const eq_config *cfg, const char *to, const char *message, size_t len, eq_err *err) EQ_MUST;
+
+#endif
