@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian 12 machine (as root, or with sudo):
+# installs the packages, builds twice (gcc with -Werror; clang with
+# ASan+UBSan and the libFuzzer targets), starts the real test servers
+# (PostgreSQL, Ceph radosgw, SMTP) on 127.0.0.1 through the ctest fixture,
+# and runs every test in both builds. The last lines are ctest's summary.
+#
+#   scripts/test.sh              everything
+#   scripts/test.sh -R queue     only tests matching a ctest regex (both builds)
+#   EXPORTQ_TEST_ASAN=0 scripts/test.sh    skip the sanitizer build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+jobs=$(nproc)
+
+if [ "$(id -u)" = 0 ]; then
+  scripts/install-deps.sh
+else
+  sudo scripts/install-deps.sh
+fi
+
+configure_and_build() { # dir, extra cmake args...
+  local dir=$1; shift
+  cmake -S "$root" -B "$dir" -DEXPORTQ_WERROR=ON "$@" >"$dir.configure.log" 2>&1 \
+    || { cat "$dir.configure.log"; exit 1; }
+  cmake --build "$dir" -j"$jobs"
+}
+
+mkdir -p build
+configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEXPORTQ_TEST_STATE=/tmp/exportq-test
+status=0
+(cd build && ctest --output-on-failure -j"$jobs" "$@") || status=$?
+
+if [ "${EXPORTQ_TEST_ASAN:-1}" = 1 ]; then
+  mkdir -p build-asan
+  CC=clang configure_and_build build-asan -DCMAKE_BUILD_TYPE=Debug -DEXPORTQ_SANITIZE=ON \
+    -DEXPORTQ_FUZZ=ON -DEXPORTQ_TEST_STATE=/tmp/exportq-test-asan
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  echo "=== the same suite under ASan+UBSan (clang) ==="
+  (cd build-asan && ctest --output-on-failure -j"$jobs" "$@") || status=$?
+fi
+exit $status
