@@ -1,0 +1,249 @@
+/* queue.h - the exportq job queue: a thin C API over the plpgsql functions of
+ * schema/ (schema `exportq`), on a caller-owned libpq connection.
+ *
+ * What this module owns: the life of a job row (queued -> running ->
+ * succeeded/failed/cancelled -> expired), leases and their fencing, retries
+ * with backoff, the per-owner cap, mail bookkeeping, retention, LISTEN/NOTIFY
+ * wake-ups and API tokens. It never runs an export and never talks to S3/SMTP.
+ *
+ * Conventions
+ * - Every fallible function returns 0 on success, -1 on failure with `err`
+ *   filled (EQ_ERR_DB for the database, retryable when the connection broke;
+ *   EQ_ERR_INVALID for input the database rejected, with its message;
+ *   EQ_ERR_NOT_FOUND for no such job/token).
+ * - `conn` is owned by the caller; it must not be inside a transaction block
+ *   (each call is one short transaction of its own, committed on return).
+ * - Structs filled by the queue are caller-allocated. Fixed-size string fields
+ *   are always NUL-terminated ("" = SQL NULL). The few heap fields are owned by
+ *   the struct and freed by its _cleanup() function, which accepts a zeroed or
+ *   half-filled struct and may be called twice.
+ * - Timestamps are Unix epoch seconds (long long), 0 = SQL NULL;
+ *   queue_time_iso() formats them as RFC 3339 UTC.
+ * - Fencing: heartbeat/set_upload/complete/fail/release act only while the job
+ *   is still `running` under the same worker id and attempt number as the
+ *   claim returned; otherwise they fail with EQ_ERR_CANCELLED (the job was
+ *   cancelled) or EQ_ERR_CONFLICT (the lease was lost: rescued, re-claimed).
+ */
+#ifndef EXPORTQ_QUEUE_QUEUE_H
+#define EXPORTQ_QUEUE_QUEUE_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/error.h"
+
+#define QUEUE_KIND_MAX 65       /* 1..64 of [a-z0-9_] + NUL */
+#define QUEUE_OWNER_MAX 257     /* owner ids are at most 256 bytes */
+#define QUEUE_EMAIL_MAX 255     /* at most 254 characters + NUL */
+#define QUEUE_STATE_MAX 16
+#define QUEUE_WORKER_MAX 128    /* worker ids are at most 127 bytes */
+#define QUEUE_TOKEN_MAX 80      /* "eqt_" + 64 hex digits + NUL fits */
+#define QUEUE_ERROR_MAX 1024    /* last_error is stored truncated to 1000 bytes */
+#define QUEUE_KEY_MAX 1025      /* S3 object keys are at most 1024 bytes */
+#define QUEUE_UPLOAD_MAX 1025   /* S3 multipart upload ids */
+#define QUEUE_NAME_MAX 256      /* a kind's file name */
+#define QUEUE_PARAMS_MAX 65536  /* params JSON text, enforced by exportq.enqueue */
+#define QUEUE_LIST_MAX 100      /* most rows one queue_list() returns */
+
+/* ---- enqueue ---------------------------------------------------------- */
+
+typedef struct queue_enqueue_req {
+    const char *kind;            /* required: a name registered in exportq.kinds */
+    const char *params_json;     /* a JSON object as text; NULL = "{}" */
+    const char *email;           /* NULL = no mail */
+    const char *owner;           /* NULL = no owner; else params.owner is forced to it */
+    int priority;                /* -1000..1000, higher first */
+    const char *dedupe_key;      /* NULL, or: returns the queued/running job with this key */
+    const char *idempotency_key; /* NULL, or: unique per owner forever (HTTP Idempotency-Key) */
+    bool *existing;              /* optional out: true when an existing job was returned */
+} queue_enqueue_req;
+
+/* Validates and inserts a job (NOTIFY exportq_jobs). Rejections (unknown kind,
+ * bad email, params not an object or > 64 KiB, priority out of range) are
+ * EQ_ERR_INVALID with the database's message, and nothing is written. */
+int queue_enqueue(PGconn *conn, const queue_enqueue_req *req, long long *id, eq_err *err) EQ_MUST;
+
+/* ---- workers: claim and the life of an attempt ------------------------ */
+
+typedef struct queue_job {
+    long long id;
+    int attempt;                      /* 1-based number of this attempt (fence) */
+    char worker[QUEUE_WORKER_MAX];    /* the worker id that claimed it (fence) */
+    char kind[QUEUE_KIND_MAX];
+    char *params;                     /* heap: JSON object text, owner injected */
+    char email[QUEUE_EMAIL_MAX];      /* "" = no mail */
+    char owner[QUEUE_OWNER_MAX];      /* "" = no owner */
+    char object_token[64];            /* random per job, stable across attempts */
+    char function[512];               /* the kind's regproc::text, already quoted by PG */
+    char filename[QUEUE_NAME_MAX];    /* the kind's file name, "" = none */
+    char *options;                    /* heap: the kind's options JSON object text */
+    char prev_upload_id[QUEUE_UPLOAD_MAX]; /* left by a dead attempt: abort it; "" = none */
+    long long created_at;
+} queue_job;
+
+void queue_job_cleanup(queue_job *job);
+
+/* Claims the next ready job (priority desc, run_at, id) whose owner has fewer
+ * than owner_max_running running jobs; one short SKIP LOCKED transaction.
+ * On a claim: state running, attempts + 1, lease = now + lease_seconds,
+ * *claimed = true and `job` filled (call queue_job_cleanup() after).
+ * Nothing ready: *claimed = false, returns 0. worker_id: 1..127 bytes. */
+int queue_claim(PGconn *conn, const char *worker_id, int lease_seconds, int owner_max_running,
+                queue_job *job, bool *claimed, eq_err *err) EQ_MUST;
+
+/* Renews the lease and records progress. -1 with EQ_ERR_CANCELLED when the
+ * job was cancelled (stop, abort the upload), EQ_ERR_CONFLICT when the lease
+ * was lost (stop, do not touch the object). */
+int queue_heartbeat(PGconn *conn, const queue_job *job, int lease_seconds, long long rows,
+                    long long bytes, eq_err *err) EQ_MUST;
+
+/* Records (or clears, with NULL) the in-progress multipart upload id. */
+int queue_set_upload(PGconn *conn, const queue_job *job, const char *upload_id, eq_err *err) EQ_MUST;
+
+/* Success: state succeeded, object_key set, upload_id cleared, finished_at now,
+ * expires_at = now + retention_seconds, link_expires_at = now + link_ttl,
+ * and a success mail pending when the job has an email. */
+int queue_complete(PGconn *conn, const queue_job *job, const char *object_key, long long rows,
+                   long long bytes, long retention_seconds, long link_ttl, eq_err *err) EQ_MUST;
+
+/* Failure of this attempt. retryable and attempts < max_attempts: queued again
+ * with run_at = now + min(2^attempts * 5 s, 10 min) * random(0.5..1.5);
+ * otherwise failed with a failure mail pending when the job has an email.
+ * `message` (no secrets!) becomes last_error. *requeued (may be NULL) says which. */
+int queue_fail(PGconn *conn, const queue_job *job, const char *message, bool retryable,
+               int max_attempts, bool *requeued, eq_err *err) EQ_MUST;
+
+/* Graceful drain: back to queued, ready now; this attempt is not counted. */
+int queue_release(PGconn *conn, const queue_job *job, eq_err *err) EQ_MUST;
+
+/* Any worker, periodically: running jobs whose lease expired go back to
+ * queued with backoff (the lost attempt counts), or to failed when their
+ * attempts are used up. *n = how many were rescued. */
+int queue_rescue(PGconn *conn, int max_attempts, int *n, eq_err *err) EQ_MUST;
+
+/* ---- users: status, cancel, list -------------------------------------- */
+
+typedef struct queue_status_row {
+    long long id;
+    char kind[QUEUE_KIND_MAX];
+    char owner[QUEUE_OWNER_MAX];
+    char state[QUEUE_STATE_MAX];     /* queued running succeeded failed cancelled expired */
+    long long position;              /* queued: 1-based; running: 0; finished: -1 (NULL) */
+    long long rows, bytes;
+    int attempts;
+    char last_error[QUEUE_ERROR_MAX];
+    long long created_at, started_at, finished_at, expires_at, run_at, link_expires_at;
+    char email[QUEUE_EMAIL_MAX];
+    char upload_id[QUEUE_UPLOAD_MAX];
+    char object_key[QUEUE_KEY_MAX];  /* set once succeeded */
+    char filename[QUEUE_NAME_MAX];   /* the kind's file name, "" = none */
+    char mail_state[QUEUE_STATE_MAX];/* none pending sent failed */
+    char mail_kind[QUEUE_STATE_MAX]; /* success failure, "" = none */
+} queue_status_row;
+
+/* EQ_ERR_NOT_FOUND when there is no such job. */
+int queue_status(PGconn *conn, long long id, queue_status_row *row, eq_err *err) EQ_MUST;
+
+/* Cancels a queued or running job: *ok = true. *ok = false (returns 0) when the
+ * job is already finished; EQ_ERR_NOT_FOUND when there is no such job. */
+int queue_cancel(PGconn *conn, long long id, bool *ok, eq_err *err) EQ_MUST;
+
+/* An owner's jobs, newest first: up to `limit` (1..QUEUE_LIST_MAX) rows with
+ * id < before_id (0 = from the newest) into the caller's array rows[limit];
+ * *n = rows filled. Paginate with before_id = rows[*n - 1].id. */
+int queue_list(PGconn *conn, const char *owner, int limit, long long before_id,
+               queue_status_row *rows, int *n, eq_err *err) EQ_MUST;
+
+/* ---- mail bookkeeping -------------------------------------------------- */
+
+typedef struct queue_mail {
+    long long job_id;
+    char mail_kind[QUEUE_STATE_MAX]; /* "success" or "failure" */
+    char kind[QUEUE_KIND_MAX];
+    char email[QUEUE_EMAIL_MAX];
+    char owner[QUEUE_OWNER_MAX];
+    char object_key[QUEUE_KEY_MAX];  /* success mails */
+    char filename[QUEUE_NAME_MAX];   /* the kind's file name, "" = none */
+    long long rows, bytes;
+    char last_error[QUEUE_ERROR_MAX];/* failure mails */
+    long long created_at, finished_at, expires_at, link_expires_at;
+    int mail_attempt;                /* 1-based number of this send attempt */
+} queue_mail;
+
+/* Claims one pending mail whose mail_next_at <= now (SKIP LOCKED) and leases
+ * it for lease_seconds (a crashed sender's mail is picked up again after). */
+int queue_mail_claim(PGconn *conn, const char *worker_id, int lease_seconds, queue_mail *m,
+                     bool *got, eq_err *err) EQ_MUST;
+int queue_mail_done(PGconn *conn, long long job_id, eq_err *err) EQ_MUST;
+/* Retry with backoff, or mail_state failed once max_attempts are used. */
+int queue_mail_fail(PGconn *conn, long long job_id, const char *message, int max_attempts,
+                    eq_err *err) EQ_MUST;
+
+/* ---- retention --------------------------------------------------------- */
+
+typedef struct queue_expired {
+    long long job_id;
+    char object_key[QUEUE_KEY_MAX];  /* "" when the job never had an object */
+} queue_expired;
+
+/* Claims one succeeded job past expires_at (leased for lease_seconds): the
+ * caller deletes object_key, then calls queue_expire_done() (state expired). */
+int queue_expire_claim(PGconn *conn, int lease_seconds, queue_expired *e, bool *got,
+                       eq_err *err) EQ_MUST;
+int queue_expire_done(PGconn *conn, long long job_id, eq_err *err) EQ_MUST;
+/* Deletes finished job rows (failed, cancelled, expired) finished or expired
+ * more than keep_seconds ago. *n = rows deleted. */
+int queue_purge(PGconn *conn, long keep_seconds, int *n, eq_err *err) EQ_MUST;
+
+/* ---- wake-ups ---------------------------------------------------------- */
+
+/* LISTEN exportq_jobs on conn (a connection kept for waiting). */
+int queue_listen(PGconn *conn, eq_err *err) EQ_MUST;
+/* Waits up to timeout_ms for a notification; *notified says if one came
+ * (all pending ones are consumed). EINTR returns 0 with *notified = false. */
+int queue_wait(PGconn *conn, int timeout_ms, bool *notified, eq_err *err) EQ_MUST;
+
+/* ---- API tokens -------------------------------------------------------- */
+
+typedef struct queue_token_row {
+    long long id;
+    char owner[QUEUE_OWNER_MAX];
+    long long created_at, last_used_at, revoked_at;
+} queue_token_row;
+
+/* Creates a token for owner: 32 random bytes as "eqt_" + 64 hex digits into
+ * token_out (size >= QUEUE_TOKEN_MAX). Only its SHA-256 is stored. */
+int queue_token_create(PGconn *conn, const char *owner, char *token_out, size_t size,
+                       long long *id, eq_err *err) EQ_MUST;
+/* Finds the owner of a live token: EQ_ERR_NOT_FOUND when unknown or revoked.
+ * The token is hashed before the lookup (no timing oracle on its bytes). */
+int queue_token_lookup(PGconn *conn, const char *token, char *owner_out, size_t size,
+                       long long *token_id, eq_err *err) EQ_MUST;
+/* Calls cb for every token, oldest first (revoked ones included). */
+int queue_token_list(PGconn *conn, void (*cb)(const queue_token_row *row, void *ud), void *ud,
+                     eq_err *err) EQ_MUST;
+/* *ok = false when the token was already revoked; EQ_ERR_NOT_FOUND if no such id. */
+int queue_token_revoke(PGconn *conn, long long id, bool *ok, eq_err *err) EQ_MUST;
+
+/* ---- pure helpers (no database) ---------------------------------------- */
+
+/* The user-facing JSON of a job (what `exportq status --json` prints and the
+ * API returns): id, kind, owner, state, position, rows, bytes, attempts,
+ * last_error, created_at, started_at, finished_at, expires_at, run_at,
+ * link_expires_at (RFC 3339 or null), email, mail_state. Never upload ids or
+ * object keys. Returns a new reference (json_decref), NULL when out of memory. */
+json_t *queue_status_json(const queue_status_row *row);
+
+/* SHA-256 of `token` as 64 lowercase hex digits + NUL into hex[65]. */
+void queue_token_hash(const char *token, char hex[65]);
+/* True when s looks like a token ("eqt_" + 64 lowercase hex digits). */
+bool queue_token_well_formed(const char *s);
+/* RFC 3339 UTC ("2026-01-02T03:04:05Z") into out (>= 21 bytes); "" for 0. */
+void queue_time_iso(long long epoch, char *out, size_t size);
+/* The retry delay in seconds after `attempts` attempts, before jitter:
+ * min(2^attempts * 5, 600). (The SQL side applies jitter 0.5..1.5.) */
+long queue_backoff_base(int attempts);
+
+#endif
