@@ -1,0 +1,81 @@
+/* s3_client.h - the S3 client: credentials, endpoint, addressing, and the
+ * synchronous operations (PutObject, GetObject, HeadObject, DeleteObject,
+ * AbortMultipartUpload, ListMultipartUploads) plus presigned GET links.
+ *
+ * Every request is signed with SigV4 (worker/sigv4.h) by this code, never by
+ * libcurl's CURLOPT_AWS_SIGV4. Retryable failures (timeouts, connection errors,
+ * 5xx, 429, SlowDown, a 200 whose body is an <Error>) are retried with
+ * exponential backoff and full jitter; other 4xx fail at once. Errors name the
+ * operation, the key, the HTTP status, the S3 error code and the request id;
+ * they never contain the secret key, the signature or a presigned query.
+ *
+ * Ownership: s3_client_new() copies what it needs from the config (the config
+ * may be freed afterwards); s3_client_free() releases it and accepts NULL.
+ * A client is thread-compatible, not thread-safe: use one per thread.
+ * Multipart uploads of one object are driven by worker/s3_upload.h.
+ */
+#ifndef EXPORTQ_WORKER_S3_CLIENT_H
+#define EXPORTQ_WORKER_S3_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "common/error.h"
+
+typedef struct s3_client s3_client;
+
+/* Needs cfg->s3_endpoint, s3_region, s3_bucket, aws_access_key_id and
+ * aws_secret_access_key (aws_session_token optional, s3_path_style honoured). */
+int s3_client_new(const eq_config *cfg, s3_client **out, eq_err *err) EQ_MUST;
+void s3_client_free(s3_client *c);
+
+/* Retry policy (defaults: 6 attempts, 200 ms base, 10 s cap) and timeouts
+ * (defaults: connect 10 s; a transfer that moves no byte for 60 s is a timeout).
+ * For tests and tuning; values <= 0 keep the current setting. */
+void s3_client_set_retry(s3_client *c, int max_attempts, int base_delay_ms, int max_delay_ms);
+void s3_client_set_timeouts(s3_client *c, int connect_ms, int stall_seconds);
+
+/* Object metadata for PutObject and multipart uploads. content_type NULL means
+ * "text/csv; charset=utf-8"; content_encoding NULL means none ("gzip" for
+ * gzipped exports). */
+typedef struct s3_object_meta {
+    const char *content_type;
+    const char *content_encoding;
+} s3_object_meta;
+
+/* PutObject of a body held in memory (Content-MD5 and signed SHA-256). */
+int s3_put_object(s3_client *c, const char *key, const void *body, size_t len,
+                  const s3_object_meta *meta, eq_err *err) EQ_MUST;
+
+/* GetObject, writing the body to `fd` (tests, tools). On a retry the fd is
+ * rewound and truncated when it is a regular file. */
+int s3_get_object_to_fd(s3_client *c, const char *key, int fd, eq_err *err) EQ_MUST;
+
+/* HeadObject: fills *size (may be NULL) and etag (may be NULL; etagsz bytes,
+ * quotes removed). A missing object fails with EQ_ERR_NOT_FOUND. */
+int s3_head_object(s3_client *c, const char *key, uint64_t *size, char *etag, size_t etagsz,
+                   eq_err *err) EQ_MUST;
+
+/* DeleteObject; deleting a missing object succeeds (as in S3). */
+int s3_delete_object(s3_client *c, const char *key, eq_err *err) EQ_MUST;
+
+/* AbortMultipartUpload; an unknown upload (already aborted or completed)
+ * fails with EQ_ERR_NOT_FOUND so callers can tell it apart. */
+int s3_abort_upload(s3_client *c, const char *key, const char *upload_id, eq_err *err) EQ_MUST;
+
+/* ListMultipartUploads under `prefix` (may be NULL): calls `cb` once per
+ * in-progress upload; follows pagination. */
+typedef void (*s3_upload_cb)(void *ud, const char *key, const char *upload_id);
+int s3_list_uploads(s3_client *c, const char *prefix, s3_upload_cb cb, void *ud, eq_err *err) EQ_MUST;
+
+/* A presigned GET URL for `key`, valid for `expires` seconds (1..604800).
+ * When `filename` is not NULL the link carries response-content-disposition
+ * "attachment; filename=\"<ASCII fallback>\"; filename*=UTF-8''<RFC 5987>" so
+ * the browser saves a friendly name. *url_out is malloc'ed; the caller frees
+ * it. The URL is a bearer secret: never log it (eq_redact_url). */
+int s3_presign_get(s3_client *c, const char *key, long expires, const char *filename,
+                   char **url_out, eq_err *err) EQ_MUST;
+
+#endif

@@ -1,0 +1,114 @@
+/* s3_upload.h - one object's pipelined upload to S3, driven from the caller's
+ * thread with libcurl's multi interface (no threads).
+ *
+ * The uploader owns a fixed pool of max_in_flight + 1 part buffers, allocated
+ * lazily and sized to the current part size. The part size starts at
+ * first_part_size (>= 5 MiB) and doubles every 1,000 parts (capped at 5 GiB),
+ * so a stream of unknown length never meets S3's 10,000-part limit while
+ * memory stays part_size x (max_in_flight + 1), never a function of the data.
+ *
+ * Bytes given to s3_upload_write() are copied into the part being filled
+ * (SHA-256 and MD5 updated as they arrive, so no second pass); a full part is
+ * sent at once (UploadPart with signed SHA-256 and Content-MD5). The first
+ * full part creates the multipart upload (CreateMultipartUpload, a short
+ * synchronous call); an object smaller than one part becomes a single
+ * PutObject in s3_upload_finish(). Failed parts are retried with backoff, the
+ * buffer kept until the part succeeds; a final failure is sticky: every later
+ * call fails with that error (then call s3_upload_abort()).
+ *
+ * The caller's loop (backpressure without blocking):
+ *
+ *     while (source has data) {
+ *         if (!s3_upload_writable(up)) {          // all buffers in flight
+ *             if (s3_upload_wait(up, -1, 0, 1000, &err) < 0) goto fail;
+ *             continue;                           // stop reading the source
+ *         }
+ *         ... read a chunk (e.g. one COPY row) ...
+ *         if (s3_upload_write(up, chunk, n, &err) < 0) goto fail;
+ *     }
+ *     if (s3_upload_finish(up, &err) < 0) goto fail;
+ *
+ * Instead of poll()ing its own socket, the caller may pass it as extra_fd to
+ * s3_upload_wait(), which then returns 1 as soon as that fd is ready; call it
+ * (with timeout 0 if need be) regularly so transfers and retries progress.
+ *
+ * Ownership: s3_upload_new() borrows the client (it must outlive the upload)
+ * and copies key and content type. s3_upload_free() accepts NULL and frees
+ * everything; it does NOT abort a created upload: call s3_upload_abort() on
+ * failure (the worker may also record s3_upload_id() and abort later).
+ */
+#ifndef EXPORTQ_WORKER_S3_UPLOAD_H
+#define EXPORTQ_WORKER_S3_UPLOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "worker/s3_client.h"
+
+typedef struct s3_upload s3_upload;
+
+#define S3_MIN_PART_SIZE ((size_t)5 * 1024 * 1024)
+#define S3_MAX_PART_SIZE ((size_t)5 * 1024 * 1024 * 1024)
+#define S3_MAX_PARTS 10000
+#define S3_PART_GROWTH_EVERY 1000 /* the part size doubles every this many parts */
+
+/* content_type NULL = "text/csv; charset=utf-8"; content_encoding NULL = none.
+ * first_part_size >= S3_MIN_PART_SIZE; max_in_flight 1..64. */
+int s3_upload_new(s3_client *client, const char *key, const char *content_type,
+                  const char *content_encoding, size_t first_part_size, int max_in_flight,
+                  s3_upload **out, eq_err *err) EQ_MUST;
+void s3_upload_free(s3_upload *up);
+
+/* True when s3_upload_write() may be called: a buffer is free or being
+ * filled with at least one more buffer in reserve. When false, call
+ * s3_upload_wait() until it turns true (and stop reading the source). */
+bool s3_upload_writable(const s3_upload *up);
+
+/* Copies `len` bytes into the current part; never blocks. When writable,
+ * a write of up to s3_upload_part_size() bytes always succeeds; a larger one
+ * may fail with EQ_ERR_LIMIT when it would need more buffers than are free
+ * (split big writes). Starts transfers of parts that become full. */
+int s3_upload_write(s3_upload *up, const void *data, size_t len, eq_err *err) EQ_MUST;
+
+/* Drives the transfers for up to timeout_ms (0 = do what is ready and
+ * return), starting due retries. extra_fd (or -1) is waited on too, for
+ * extra_events (POLLIN/POLLOUT). Returns 1 when extra_fd is ready, 0 when not
+ * (timeout or transfer progress), -1 on a final failure. */
+int s3_upload_wait(s3_upload *up, int extra_fd, short extra_events, int timeout_ms, eq_err *err) EQ_MUST;
+
+/* Sends the last part, waits for every part, completes the upload (or does a
+ * single PutObject when everything fit in one part). Blocking. */
+int s3_upload_finish(s3_upload *up, eq_err *err) EQ_MUST;
+
+/* Stops every transfer and sends AbortMultipartUpload (best effort, a short
+ * retry) when an upload was created. Safe to call at any point, twice, or
+ * after a failure. Returns 0 when nothing is left behind, -1 (err filled,
+ * err may be NULL) when the abort itself failed. */
+int s3_upload_abort(s3_upload *up, eq_err *err);
+
+/* The multipart upload id: NULL until CreateMultipartUpload succeeded (and
+ * for an object sent as one PutObject). */
+const char *s3_upload_id(const s3_upload *up);
+
+/* Called once, from within s3_upload_write()/s3_upload_wait(), as soon as the
+ * multipart upload exists, so the caller can record the id on the job. */
+typedef void (*s3_upload_created_cb)(void *ud, const char *key, const char *upload_id);
+void s3_upload_on_created(s3_upload *up, s3_upload_created_cb cb, void *ud);
+
+/* The part size that the next part will have. */
+size_t s3_upload_part_size(const s3_upload *up);
+
+typedef struct s3_upload_stats {
+    uint64_t bytes_written; /* given to s3_upload_write() */
+    uint64_t bytes_sent;    /* in parts that S3 acknowledged */
+    unsigned parts_done;    /* parts acknowledged */
+    unsigned parts_started; /* parts cut (full or last) */
+    unsigned retries;       /* requests retried (parts, create, complete) */
+    unsigned in_flight;     /* parts on the wire or waiting for a retry */
+    size_t buffer_bytes;    /* memory held by part buffers now */
+} s3_upload_stats;
+void s3_upload_get_stats(const s3_upload *up, s3_upload_stats *out);
+
+#endif
