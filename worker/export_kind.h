@@ -1,0 +1,79 @@
+/* export_kind.h - export kinds: what an export runs, and with which options.
+ *
+ * A kind is a row of exportq.kinds(name, function regproc, filename, options
+ * jsonb) naming a set-returning SQL function that takes one jsonb argument.
+ * This module owns: the kind-name rules, the per-kind options (parsed from the
+ * options jsonb), the parameter object given to the function (with the
+ * server-set `owner`), and the one COPY statement an export runs:
+ *
+ *   COPY (SELECT * FROM schema.fn('{"owner":"u1",...}'::jsonb))
+ *     TO STDOUT WITH (FORMAT csv, HEADER true)
+ *
+ * Parameters are one PQescapeLiteral-quoted literal: data, never SQL. The
+ * function name is rendered by PostgreSQL itself (quote_ident on the catalog),
+ * schema-qualified, so neither a user nor search_path can change what runs.
+ *
+ * export_kind is a plain value with bounded fields: nothing to free.
+ * Strings returned through `char **` are malloc'ed; the caller frees them.
+ */
+#ifndef EXPORTQ_WORKER_EXPORT_KIND_H
+#define EXPORTQ_WORKER_EXPORT_KIND_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/error.h"
+
+#define EXPORT_KIND_NAME_MAX 63       /* bytes, without the NUL */
+#define EXPORT_KIND_FUNCTION_MAX 300  /* "schema"."function", quoted */
+#define EXPORT_KIND_FILENAME_MAX 255
+#define EXPORT_GZIP_LEVEL_DEFAULT 6
+
+typedef struct export_options {
+    bool gzip;          /* "gzip": gzip-compress the CSV (default false) */
+    int gzip_level;     /* "gzip_level": 1..9 (default 6) */
+    bool bom;           /* "bom": start with a UTF-8 BOM for Excel (default false) */
+    bool formula_guard; /* "formula_guard": prefix formula-like cells with ' (default false) */
+    bool header;        /* "header": first line names the columns (default true) */
+} export_options;
+
+typedef struct export_kind {
+    char name[EXPORT_KIND_NAME_MAX + 1];
+    char function[EXPORT_KIND_FUNCTION_MAX + 1]; /* schema-qualified, quoted by PostgreSQL */
+    char filename[EXPORT_KIND_FILENAME_MAX + 1]; /* "" when the kind has none */
+    export_options options;
+} export_kind;
+
+/* Kind names: 1..63 bytes of [A-Za-z0-9_.-], starting with a letter or digit. */
+bool export_kind_name_valid(const char *name);
+
+/* The defaults: no gzip (level 6), no BOM, no guard, header on. */
+void export_options_default(export_options *o);
+
+/* Parses the options jsonb text (NULL or "" means {}). Unknown keys and wrong
+ * types are EQ_ERR_INVALID naming the key, so a typo in define_kind is caught. */
+int export_options_parse(const char *json, export_options *o, eq_err *err) EQ_MUST;
+
+/* Loads kind `name` from exportq.kinds on `conn` (blocking). EQ_ERR_INVALID
+ * for a malformed name (checked before any query), EQ_ERR_NOT_FOUND for an
+ * unknown kind, EQ_ERR_DB otherwise. */
+int export_kind_get(PGconn *conn, const char *name, export_kind *k, eq_err *err) EQ_MUST;
+
+/* The download file name: the kind's filename or "<name>.csv", with ".gz"
+ * appended when gzip is on and it does not end so already. Always
+ * NUL-terminates `out`; returns -1 (EQ_ERR_LIMIT) when it did not fit. */
+int export_kind_filename(const export_kind *k, char *out, size_t outsz, eq_err *err) EQ_MUST;
+
+/* Builds the parameter object for the function: `params_json` (a JSON object
+ * text; NULL means {}) with "owner" set to `owner` when owner is not NULL,
+ * whatever the caller put there. *out is malloc'ed compact JSON (caller frees). */
+int export_params_build(const char *params_json, const char *owner, char **out, eq_err *err) EQ_MUST;
+
+/* Builds the COPY statement. `function_regproc_text` comes from the catalog
+ * (export_kind.function); `params_json` must be a JSON object text and is
+ * passed as one escaped literal. *sql_out is malloc'ed (caller frees). */
+int export_build_copy_sql(PGconn *conn, const char *function_regproc_text, const char *params_json,
+                          bool header, char **sql_out, eq_err *err) EQ_MUST;
+
+#endif
