@@ -1,0 +1,102 @@
+/* s3_request.h - one signed S3 HTTP request on a libcurl easy handle, shared
+ * by the synchronous operations (s3_client.c) and the pipelined uploader
+ * (s3_upload.c). Internal to the S3 client: other modules use s3_client.h and
+ * s3_upload.h.
+ *
+ * s3_request_prepare() (re)builds the easy handle for one attempt: a fresh
+ * x-amz-date and signature each time, so a retry is just prepare + perform.
+ * s3_request_result() turns the outcome into 0 or an eq_err naming the
+ * operation, HTTP status, S3 error code and request id, with `retryable` set
+ * per s3_retryable(). The request owns its easy handle, header list, URL and
+ * reply buffer (bounded); s3_request_cleanup() frees them (zeroed or
+ * half-built requests too). The body is borrowed: it must outlive the request.
+ */
+#ifndef EXPORTQ_WORKER_S3_REQUEST_H
+#define EXPORTQ_WORKER_S3_REQUEST_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+#include "worker/s3_client.h"
+#include "worker/sigv4.h"
+
+#define S3_REPLY_MAX (1024 * 1024) /* XML replies kept in memory */
+
+/* The client's fields (s3_client.h keeps the type opaque to other modules). */
+struct s3_client {
+    char scheme[8];      /* "http" or "https" */
+    char *authority;     /* host[:port] of the endpoint */
+    char *region;
+    char *bucket;
+    char *access_key;
+    char *secret_key;    /* secret */
+    char *session_token; /* secret; NULL when none */
+    bool path_style;
+    int max_attempts;
+    int base_delay_ms;
+    int max_delay_ms;
+    int connect_ms;
+    int stall_seconds;
+    unsigned int seed;   /* jitter */
+};
+
+typedef struct s3_req_spec {
+    const char *op;            /* "UploadPart": names the operation in errors */
+    const char *method;        /* "PUT" */
+    const char *key;           /* raw object key; NULL for the bucket itself */
+    const sigv4_kv *query;     /* raw query parameters */
+    size_t nquery;
+    const sigv4_kv *headers;   /* extra headers, all signed (Content-MD5, Content-Type, ...) */
+    size_t nheaders;
+    const void *body;          /* borrowed; NULL/0 for none */
+    size_t body_len;
+    const char *payload_hash;  /* hex SHA-256 of body; NULL: computed here */
+    int out_fd;                /* GET: write the body here; -1: keep it in `reply` */
+    bool head;                 /* HEAD: no body expected */
+} s3_req_spec;
+
+typedef struct s3_request {
+    CURL *easy;
+    struct curl_slist *hlist;
+    eq_buf url;
+    eq_buf reply;              /* reply body (bounded), when out_fd < 0 */
+    const s3_req_spec *spec;   /* borrowed, for the current attempt */
+    size_t body_pos;           /* upload read position */
+    int out_fd;
+    bool write_failed;
+    long status;
+    char etag[128];
+    char request_id[128];
+    uint64_t content_length;
+    char errbuf[CURL_ERROR_SIZE];
+    void *owner;               /* free for the caller (the uploader's part) */
+} s3_request;
+
+void s3_request_init(s3_request *r);
+void s3_request_cleanup(s3_request *r);
+
+/* Builds the easy handle for one attempt of `spec` (spec must outlive it). */
+int s3_request_prepare(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_err *err) EQ_MUST;
+
+/* Classifies the outcome of an attempt that ended with `cc`. */
+int s3_request_result(s3_request *r, CURLcode cc, eq_err *err) EQ_MUST;
+
+/* Synchronous: prepare + perform + retry with backoff. */
+int s3_request_perform(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_err *err) EQ_MUST;
+
+/* Is a failure worth retrying? cc: transport; status: HTTP (0 if none);
+ * code: S3 error code ("" if none). Pure, for tests. */
+bool s3_retryable(CURLcode cc, long status, const char *code);
+
+/* Backoff before attempt `attempt` (2, 3, ...): full jitter over
+ * min(max, base * 2^(attempt-2)) milliseconds. */
+long s3_client_backoff_ms(s3_client *c, int attempt);
+int s3_client_max_attempts(const s3_client *c);
+
+/* SHA-256 (hex) and MD5 (base64) of a buffer in one call. */
+void s3_digest(const void *p, size_t n, char sha_hex[65], char md5_b64[25]);
+
+#endif
