@@ -16,18 +16,22 @@ H_PY=/usr/bin/python3
 h_elapsed() { awk -v a="$H_T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}'; }
 h_log() { echo "[$H_TAG +$(h_elapsed)s] $*" >&2; }
 
-h_tail_logs() {  # h_tail_logs FILE... : last lines of each existing, non-empty file
-  local f
+h_tail_logs() {  # h_tail_logs FILE... : last lines of each existing, non-empty file;
+  local f n=0     # false if there was none
   for f in "$@"; do
     [ -s "$f" ] || continue
     echo "----- tail -n 25 $f" >&2
     tail -n 25 "$f" >&2 || true
+    n=$((n + 1))
   done
+  [ "$n" -gt 0 ]
 }
 
 h_die() {
   h_log "FAIL: $*"
-  h_tail_logs "${H_LOGS[@]+"${H_LOGS[@]}"}"
+  if h_tail_logs "${H_LOGS[@]+"${H_LOGS[@]}"}"; then
+    h_log "FAIL: $* (log tails above)"
+  fi
   exit 1
 }
 
@@ -99,6 +103,14 @@ sys.exit("no free port in %d-%d" % (LO, HI - 1))
 EOF
 }
 
+# h_alive PID: running (a zombie, which kill -0 still finds, does not count).
+h_alive() {
+  local st
+  st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+  case "${st%% *}" in ''|Z|X) return 1 ;; esac
+  return 0
+}
+
 # h_pid_is PIDFILE COMM [CMDLINE_SUBSTRING]: true if the recorded PID is
 # alive and is still the program we started (PIDs get reused).
 h_pid_is() {
@@ -106,7 +118,7 @@ h_pid_is() {
   [ -f "$f" ] || return 1
   pid=$(cat "$f" 2>/dev/null) || return 1
   [[ $pid =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
+  h_alive "$pid" || return 1
   [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ] || return 1
   if [ -n "$sub" ]; then
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$sub" || return 1
@@ -114,20 +126,21 @@ h_pid_is() {
   return 0
 }
 
-# h_stop PIDFILE COMM [CMDLINE_SUBSTRING] [SIGNAL]: signal the recorded PID
-# (only if it is still ours), wait up to 15 s, then SIGKILL. Removes PIDFILE.
+# h_stop PIDFILE COMM [CMDLINE_SUBSTRING] [SIGNAL] [WAIT_S]: signal the
+# recorded PID (only if it is still ours), wait up to WAIT_S (default 15)
+# seconds, then SIGKILL. Removes PIDFILE.
 h_stop() {
-  local f=$1 comm=$2 sub=${3:-} sig=${4:-TERM} pid i
+  local f=$1 comm=$2 sub=${3:-} sig=${4:-TERM} wait_s=${5:-15} pid i
   [ -f "$f" ] || return 0
   if h_pid_is "$f" "$comm" "$sub"; then
     pid=$(cat "$f")
     kill -"$sig" "$pid" 2>/dev/null || true
-    for ((i = 0; i < 75; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.2
+    for ((i = 0; i < wait_s * 10; i++)); do
+      h_alive "$pid" || break
+      sleep 0.1
     done
-    if kill -0 "$pid" 2>/dev/null; then
-      h_log "$comm (pid $pid) still alive after 15 s; SIGKILL"
+    if h_alive "$pid"; then
+      h_log "$comm (pid $pid) still alive after $wait_s s; SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
     fi
     h_log "stopped $comm (pid $pid)"

@@ -13,7 +13,8 @@
 #       wipes STATE_DIR/pg and starts fresh. Writes STATE_DIR/pg/port.
 # down: stops the recorded postmaster only (pg_ctl stop -m fast); keeps files.
 #
-# Env knobs: PG_BIN (default /usr/lib/postgresql/15/bin), PG_TIMEOUT (s, 60).
+# Env knobs: PG_BIN (default /usr/lib/postgresql/15/bin), PG_TIMEOUT (s, 60),
+#   PG_PORT (port to try first; default a free one picked at random).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -109,7 +110,8 @@ EOF
 
   local attempt port
   for attempt in 1 2 3 4 5; do
-    port=$(h_pick_port) || h_die "no free port"
+    if [ "$attempt" = 1 ] && [ -n "${PG_PORT:-}" ]; then port=$PG_PORT
+    else port=$(h_pick_port) || h_die "no free port"; fi
     h_log "starting postmaster on 127.0.0.1:$port (attempt $attempt)"
     if as_pg "$PG_BIN/pg_ctl" start -D "$PGDATA_DIR" -l "$LOGF" -w -t "$TIMEOUT" \
          -o "-p $port" >"$DIR/log/pg_ctl.out" 2>&1; then

@@ -1,0 +1,202 @@
+# shellcheck shell=bash
+# lib.sh: sourced by exportq's integration test scripts (bash).
+#
+#   . "$EXPORTQ_SOURCE_DIR/tests/harness/lib.sh"
+#
+# Loads the servers' settings from $EXPORTQ_TEST_ENV (the servers.env that
+# 'tests/harness/servers.sh up' wrote) and exports every key, then offers:
+#
+#   ok MSG                      print "ok - MSG" (every test reports its steps so)
+#   fail MSG                    print "not ok - MSG" to stderr, exit 1
+#   assert_eq EXPECTED ACTUAL MSG
+#   assert_contains HAYSTACK NEEDLE MSG
+#   sha256_of FILE              hex SHA-256 of FILE
+#   s3_curl METHOD PATH [curl args...]
+#                               SigV4-signed request to the test S3 server; PATH is
+#                               /bucket/key[?query]. Prints the body; add -w/-o/-i as
+#                               needed. Uploads (-T FILE, --upload-file FILE,
+#                               --data-binary @FILE) get their payload hash; other
+#                               requests the empty payload's. Debian's curl 7.88
+#                               signs the query string exactly as given, while S3
+#                               signs it canonically: s3_curl therefore sorts the
+#                               parameters and writes 'uploads' as 'uploads='.
+#                               Values must already be URI-encoded (%2F, not /).
+#   s3_put_file KEY FILE        PUT FILE as s3://$EXPORTQ_S3_BUCKET/KEY (fails on non-200)
+#   s3_get_file KEY OUT         GET s3://$EXPORTQ_S3_BUCKET/KEY into OUT (fails on non-200)
+#   s3_list_uploads             ListMultipartUploads XML of the test bucket
+#   psql_q SQL                  run SQL on the test database; unaligned, tuples only
+#   wait_for CMD TIMEOUT_S      poll CMD (a string, eval'd) every 0.1 s until it succeeds
+#   mail_count                  number of messages in $EXPORTQ_TEST_MAILDIR
+#   mail_wait N TIMEOUT_S       wait until at least N messages are there
+#   mail_files                  the .eml paths, oldest first
+#   tmpdir                      this test's temp dir (removed at exit;
+#                               EXPORTQ_KEEP_TMP=1 keeps it)
+#   on_exit CMD                 run CMD (a string) at exit, before the temp dir goes
+
+set -euo pipefail
+
+if [ -z "${EXPORTQ_TEST_ENV:-}" ]; then
+  echo "not ok - EXPORTQ_TEST_ENV is not set (path to servers.env; run tests/harness/servers.sh up)" >&2
+  exit 1
+fi
+if [ ! -r "$EXPORTQ_TEST_ENV" ]; then
+  echo "not ok - cannot read EXPORTQ_TEST_ENV=$EXPORTQ_TEST_ENV (run tests/harness/servers.sh up)" >&2
+  exit 1
+fi
+while IFS= read -r _line || [ -n "$_line" ]; do
+  case "$_line" in '' | '#'*) continue ;; esac
+  _key=${_line%%=*}
+  if [[ ! $_key =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [ "$_key" = "$_line" ]; then
+    echo "not ok - bad line in $EXPORTQ_TEST_ENV: $_line" >&2
+    exit 1
+  fi
+  export "$_key=${_line#*=}"
+done <"$EXPORTQ_TEST_ENV"
+unset _line _key
+
+# ---- reporting and assertions -------------------------------------------------------
+ok() { echo "ok - $*"; }
+
+fail() {
+  echo "not ok - $*" >&2
+  exit 1
+}
+
+assert_eq() {  # assert_eq EXPECTED ACTUAL MSG
+  [ "$#" -eq 3 ] || fail "assert_eq needs EXPECTED ACTUAL MSG (got $# args)"
+  if [ "$1" != "$2" ]; then
+    fail "$3: expected '$1', got '$2'"
+  fi
+}
+
+assert_contains() {  # assert_contains HAYSTACK NEEDLE MSG
+  [ "$#" -eq 3 ] || fail "assert_contains needs HAYSTACK NEEDLE MSG (got $# args)"
+  case "$1" in
+    *"$2"*) ;;
+    *) fail "$3: '$2' not found in: $(printf '%s' "$1" | head -c 2000)" ;;
+  esac
+}
+
+sha256_of() {  # sha256_of FILE
+  local out
+  out=$(sha256sum -- "$1") || fail "sha256_of: cannot read $1"
+  echo "${out%% *}"
+}
+
+# ---- temp dir and exit hooks ----------------------------------------------------------
+_EXPORTQ_TMP=$(mktemp -d "${TMPDIR:-/tmp}/exportq-test.XXXXXX")
+_EXPORTQ_EXIT_HOOKS=()
+
+on_exit() { _EXPORTQ_EXIT_HOOKS+=("$1"); }
+
+_exportq_exit() {
+  local rc=$? i
+  set +e
+  for ((i = ${#_EXPORTQ_EXIT_HOOKS[@]} - 1; i >= 0; i--)); do
+    eval "${_EXPORTQ_EXIT_HOOKS[i]}"
+  done
+  if [ "${EXPORTQ_KEEP_TMP:-0}" = 1 ]; then
+    echo "# kept temp dir $_EXPORTQ_TMP" >&2
+  else
+    rm -rf -- "$_EXPORTQ_TMP"
+  fi
+  exit "$rc"
+}
+trap _exportq_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+tmpdir() { echo "$_EXPORTQ_TMP"; }
+
+# ---- polling ------------------------------------------------------------------------
+wait_for() {  # wait_for CMD TIMEOUT_S
+  local cmd=$1 timeout=${2:-30} deadline
+  deadline=$(($(date +%s%N) + timeout * 1000000000))
+  until (eval "$cmd") >/dev/null 2>&1; do
+    if [ "$(date +%s%N)" -ge "$deadline" ]; then
+      echo "# wait_for: '$cmd' did not succeed within ${timeout}s" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+
+# ---- PostgreSQL -----------------------------------------------------------------------
+psql_q() {  # psql_q SQL
+  psql -XAtq -v ON_ERROR_STOP=1 -d "$EXPORTQ_DATABASE_URL" -c "$1"
+}
+
+# ---- S3 -------------------------------------------------------------------------------
+EXPORTQ_EMPTY_SHA256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+
+# _s3_canonical_path /b/k?q: the same path with its query in SigV4 canonical
+# order (sorted by name, then value) and every parameter written name=value.
+_s3_canonical_path() {
+  local path=$1 q p
+  local -a params=()
+  case "$path" in *'?'*) ;; *) echo "$path"; return 0 ;; esac
+  q=${path#*\?}
+  IFS='&' read -r -a params <<<"$q"
+  for p in "${!params[@]}"; do
+    [[ ${params[p]} == *=* ]] || params[p]+="="
+  done
+  q=$(printf '%s\n' "${params[@]}" | LC_ALL=C sort -t= -k1,1 -k2 | paste -sd'&' -)
+  echo "${path%%\?*}?$q"
+}
+
+s3_curl() {  # s3_curl METHOD PATH [curl args...]
+  local method=$1 path sha=$EXPORTQ_EMPTY_SHA256 prev='' a
+  path=$(_s3_canonical_path "$2")
+  shift 2
+  for a in "$@"; do
+    case "$prev" in
+      -T | --upload-file) sha=$(sha256_of "$a") ;;
+      --data-binary) [[ $a == @* ]] && sha=$(sha256_of "${a#@}") ;;
+    esac
+    prev=$a
+  done
+  curl -sS --max-time 60 -X "$method" \
+    -H "x-amz-content-sha256: $sha" \
+    --aws-sigv4 "aws:amz:$EXPORTQ_S3_REGION:s3" \
+    --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+    "$@" "$EXPORTQ_S3_ENDPOINT$path"
+}
+
+s3_put_file() {  # s3_put_file KEY FILE
+  local code
+  code=$(s3_curl PUT "/$EXPORTQ_S3_BUCKET/$1" -T "$2" -o /dev/null -w '%{http_code}') || true
+  [ "$code" = 200 ] || fail "s3_put_file $1: HTTP $code"
+}
+
+s3_get_file() {  # s3_get_file KEY OUT
+  local code
+  code=$(s3_curl GET "/$EXPORTQ_S3_BUCKET/$1" -o "$2" -w '%{http_code}') || true
+  [ "$code" = 200 ] || fail "s3_get_file $1: HTTP $code"
+}
+
+s3_list_uploads() {
+  s3_curl GET "/$EXPORTQ_S3_BUCKET?uploads"
+}
+
+# ---- SMTP -----------------------------------------------------------------------------
+mail_files() {
+  local f
+  for f in "$EXPORTQ_TEST_MAILDIR"/[0-9]*.eml; do
+    [ -e "$f" ] && echo "$f"
+  done
+  return 0
+}
+
+mail_count() {
+  local n=0 f
+  for f in "$EXPORTQ_TEST_MAILDIR"/[0-9]*.eml; do
+    [ -e "$f" ] && n=$((n + 1))
+  done
+  echo "$n"
+}
+
+mail_wait() {  # mail_wait N TIMEOUT_S
+  local n=$1 timeout=${2:-30}
+  wait_for "[ \"\$(mail_count)\" -ge $n ]" "$timeout" \
+    || fail "mail_wait: expected >= $n messages in $EXPORTQ_TEST_MAILDIR within ${timeout}s, have $(mail_count)"
+}
