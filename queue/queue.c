@@ -1,0 +1,306 @@
+/* queue.c - jobs: enqueue, claim, the life of an attempt, status, cancel,
+ * list. Thin C over the plpgsql functions of schema/001_queue.sql; see queue.h */
+#include "queue/queue.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "queue/queue_internal.h"
+
+/* ---- enqueue ----------------------------------------------------------- */
+
+int queue_enqueue(PGconn *conn, const queue_enqueue_req *req, long long *id, eq_err *err)
+{
+    char prio[16];
+    PGresult *res = NULL;
+    const char *params[7];
+    *id = 0;
+    if (req->existing)
+        *req->existing = false;
+    if (!req->kind || !*req->kind)
+        return eq_fail(err, EQ_ERR_INVALID, "enqueue: an export kind is required");
+    snprintf(prio, sizeof prio, "%d", req->priority);
+    params[0] = req->kind;
+    params[1] = req->params_json ? req->params_json : "{}";
+    params[2] = req->email;
+    params[3] = req->owner;
+    params[4] = prio;
+    params[5] = req->dedupe_key;
+    params[6] = req->idempotency_key;
+    if (queue_exec(conn, "enqueue",
+                   "SELECT job_id, existing FROM exportq.enqueue_job($1, $2::jsonb, $3, $4, $5::int, $6, $7)",
+                   7, params, &res, err) < 0)
+        return -1;
+    *id = queue_pg_ll(res, 0, 0);
+    if (req->existing)
+        *req->existing = queue_pg_bool(res, 0, 1);
+    PQclear(res);
+    return 0;
+}
+
+/* ---- claim and attempts ------------------------------------------------ */
+
+void queue_job_cleanup(queue_job *job)
+{
+    if (!job)
+        return;
+    free(job->params);
+    free(job->options);
+    job->params = NULL;
+    job->options = NULL;
+}
+
+int queue_claim(PGconn *conn, const char *worker_id, int lease_seconds, int owner_max_running,
+                queue_job *job, bool *claimed, eq_err *err)
+{
+    char lease[16], cap[16];
+    const char *params[3] = {worker_id, lease, owner_max_running > 0 ? cap : NULL};
+    PGresult *res = NULL;
+    *claimed = false;
+    memset(job, 0, sizeof *job);
+    if (!worker_id || !*worker_id || strlen(worker_id) >= QUEUE_WORKER_MAX)
+        return eq_fail(err, EQ_ERR_INVALID, "claim: worker id must be 1 to %d bytes",
+                       QUEUE_WORKER_MAX - 1);
+    snprintf(lease, sizeof lease, "%d", lease_seconds);
+    snprintf(cap, sizeof cap, "%d", owner_max_running);
+    if (queue_exec(conn, "claim",
+                   "SELECT id, attempts, kind, params, email, owner, object_token, function, "
+                   "filename, options, upload_id, created_at "
+                   "FROM exportq.claim($1, $2::int, $3::int)",
+                   3, params, &res, err) < 0)
+        return -1;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 0;
+    }
+    job->id = queue_pg_ll(res, 0, 0);
+    job->attempt = (int)queue_pg_ll(res, 0, 1);
+    snprintf(job->worker, sizeof job->worker, "%s", worker_id);
+    queue_pg_str(res, 0, 2, job->kind, sizeof job->kind);
+    job->params = queue_pg_dup(res, 0, 3);
+    queue_pg_str(res, 0, 4, job->email, sizeof job->email);
+    queue_pg_str(res, 0, 5, job->owner, sizeof job->owner);
+    queue_pg_str(res, 0, 6, job->object_token, sizeof job->object_token);
+    queue_pg_str(res, 0, 7, job->function, sizeof job->function);
+    queue_pg_str(res, 0, 8, job->filename, sizeof job->filename);
+    job->options = PQgetisnull(res, 0, 9) ? strdup("{}") : queue_pg_dup(res, 0, 9);
+    queue_pg_str(res, 0, 10, job->prev_upload_id, sizeof job->prev_upload_id);
+    job->created_at = queue_pg_ll(res, 0, 11);
+    PQclear(res);
+    /* the claim is committed: report it even if a copy failed, so the caller
+     * can fail or release this attempt rather than leave it to the rescuer */
+    *claimed = true;
+    if (!job->params || !job->options)
+        return eq_fail(err, EQ_ERR_NOMEM, "claim: job %lld: out of memory", job->id);
+    return 0;
+}
+
+/* Runs a fenced function returning 'ok' | 'cancelled' | 'lost' (or another
+ * word, copied to outcome). */
+static int fenced_call(PGconn *conn, const char *what, const char *sql, int n,
+                       const char *const *params, const queue_job *job, char *outcome,
+                       size_t outsz, eq_err *err)
+{
+    PGresult *res = NULL;
+    char word[32];
+    if (queue_exec(conn, what, sql, n, params, &res, err) < 0)
+        return eq_err_context(err, "job %lld", job->id);
+    queue_pg_str(res, 0, 0, word, sizeof word);
+    PQclear(res);
+    if (outcome)
+        snprintf(outcome, outsz, "%s", word);
+    if (strcmp(word, "cancelled") == 0 || strcmp(word, "lost") == 0)
+        return queue_fence(word, what, job, err);
+    return 0;
+}
+
+int queue_heartbeat(PGconn *conn, const queue_job *job, int lease_seconds, long long rows,
+                    long long bytes, eq_err *err)
+{
+    char id[24], att[16], lease[16], r[24], b[24];
+    const char *params[6] = {id, job->worker, att, lease, r, b};
+    snprintf(id, sizeof id, "%lld", job->id);
+    snprintf(att, sizeof att, "%d", job->attempt);
+    snprintf(lease, sizeof lease, "%d", lease_seconds);
+    snprintf(r, sizeof r, "%lld", rows);
+    snprintf(b, sizeof b, "%lld", bytes);
+    return fenced_call(conn, "heartbeat",
+                       "SELECT exportq.heartbeat($1::bigint, $2, $3::int, $4::int, $5::bigint, $6::bigint)",
+                       6, params, job, NULL, 0, err);
+}
+
+int queue_set_upload(PGconn *conn, const queue_job *job, const char *upload_id, eq_err *err)
+{
+    char id[24], att[16];
+    const char *params[4] = {id, job->worker, att, upload_id};
+    snprintf(id, sizeof id, "%lld", job->id);
+    snprintf(att, sizeof att, "%d", job->attempt);
+    return fenced_call(conn, "record upload id",
+                       "SELECT exportq.set_upload($1::bigint, $2, $3::int, $4)", 4, params, job,
+                       NULL, 0, err);
+}
+
+int queue_complete(PGconn *conn, const queue_job *job, const char *object_key, long long rows,
+                   long long bytes, long retention_seconds, long link_ttl, eq_err *err)
+{
+    char id[24], att[16], r[24], b[24], ret[24], ttl[24];
+    const char *params[8] = {id, job->worker, att, object_key, r, b, ret, ttl};
+    snprintf(id, sizeof id, "%lld", job->id);
+    snprintf(att, sizeof att, "%d", job->attempt);
+    snprintf(r, sizeof r, "%lld", rows);
+    snprintf(b, sizeof b, "%lld", bytes);
+    snprintf(ret, sizeof ret, "%ld", retention_seconds);
+    snprintf(ttl, sizeof ttl, "%ld", link_ttl);
+    return fenced_call(conn, "complete",
+                       "SELECT exportq.complete($1::bigint, $2, $3::int, $4, $5::bigint, $6::bigint, "
+                       "$7::bigint, $8::bigint)",
+                       8, params, job, NULL, 0, err);
+}
+
+int queue_fail(PGconn *conn, const queue_job *job, const char *message, bool retryable,
+               int max_attempts, bool *requeued, eq_err *err)
+{
+    char id[24], att[16], max[16], outcome[32] = "";
+    const char *params[6] = {id, job->worker, att, message ? message : "failed",
+                             retryable ? "true" : "false", max};
+    if (requeued)
+        *requeued = false;
+    snprintf(id, sizeof id, "%lld", job->id);
+    snprintf(att, sizeof att, "%d", job->attempt);
+    snprintf(max, sizeof max, "%d", max_attempts);
+    if (fenced_call(conn, "fail",
+                    "SELECT exportq.fail($1::bigint, $2, $3::int, $4, $5::boolean, $6::int)", 6,
+                    params, job, outcome, sizeof outcome, err) < 0)
+        return -1;
+    if (requeued)
+        *requeued = strcmp(outcome, "requeued") == 0;
+    return 0;
+}
+
+int queue_release(PGconn *conn, const queue_job *job, eq_err *err)
+{
+    char id[24], att[16];
+    const char *params[3] = {id, job->worker, att};
+    snprintf(id, sizeof id, "%lld", job->id);
+    snprintf(att, sizeof att, "%d", job->attempt);
+    return fenced_call(conn, "release", "SELECT exportq.release($1::bigint, $2, $3::int)", 3,
+                       params, job, NULL, 0, err);
+}
+
+int queue_rescue(PGconn *conn, int max_attempts, int *n, eq_err *err)
+{
+    char max[16];
+    const char *params[1] = {max};
+    PGresult *res = NULL;
+    *n = 0;
+    snprintf(max, sizeof max, "%d", max_attempts);
+    if (queue_exec(conn, "rescue", "SELECT exportq.rescue($1::int)", 1, params, &res, err) < 0)
+        return -1;
+    *n = (int)queue_pg_ll(res, 0, 0);
+    PQclear(res);
+    return 0;
+}
+
+/* ---- status, cancel, list ---------------------------------------------- */
+
+#define STATUS_COLUMNS                                                                          \
+    "j.id, j.kind, j.owner, j.state, exportq.job_position(j), j.rows, j.bytes, j.attempts, "    \
+    "j.last_error, " QUEUE_EPOCH("j.created_at") ", " QUEUE_EPOCH("j.started_at") ", "          \
+    QUEUE_EPOCH("j.finished_at") ", " QUEUE_EPOCH("j.expires_at") ", " QUEUE_EPOCH("j.run_at") \
+    ", " QUEUE_EPOCH("j.link_expires_at") ", j.email, j.upload_id, j.object_key, k.filename, "  \
+    "j.mail_state, j.mail_kind "                                                                \
+    "FROM exportq.jobs j LEFT JOIN exportq.kinds k ON k.name = j.kind "
+
+static void status_from(const PGresult *res, int i, queue_status_row *s)
+{
+    memset(s, 0, sizeof *s);
+    s->id = queue_pg_ll(res, i, 0);
+    queue_pg_str(res, i, 1, s->kind, sizeof s->kind);
+    queue_pg_str(res, i, 2, s->owner, sizeof s->owner);
+    queue_pg_str(res, i, 3, s->state, sizeof s->state);
+    s->position = PQgetisnull(res, i, 4) ? -1 : queue_pg_ll(res, i, 4);
+    s->rows = queue_pg_ll(res, i, 5);
+    s->bytes = queue_pg_ll(res, i, 6);
+    s->attempts = (int)queue_pg_ll(res, i, 7);
+    queue_pg_str(res, i, 8, s->last_error, sizeof s->last_error);
+    s->created_at = queue_pg_ll(res, i, 9);
+    s->started_at = queue_pg_ll(res, i, 10);
+    s->finished_at = queue_pg_ll(res, i, 11);
+    s->expires_at = queue_pg_ll(res, i, 12);
+    s->run_at = queue_pg_ll(res, i, 13);
+    s->link_expires_at = queue_pg_ll(res, i, 14);
+    queue_pg_str(res, i, 15, s->email, sizeof s->email);
+    queue_pg_str(res, i, 16, s->upload_id, sizeof s->upload_id);
+    queue_pg_str(res, i, 17, s->object_key, sizeof s->object_key);
+    queue_pg_str(res, i, 18, s->filename, sizeof s->filename);
+    queue_pg_str(res, i, 19, s->mail_state, sizeof s->mail_state);
+    queue_pg_str(res, i, 20, s->mail_kind, sizeof s->mail_kind);
+}
+
+int queue_status(PGconn *conn, long long id, queue_status_row *row, eq_err *err)
+{
+    char ids[24];
+    const char *params[1] = {ids};
+    PGresult *res = NULL;
+    snprintf(ids, sizeof ids, "%lld", id);
+    if (queue_exec(conn, "status", "SELECT " STATUS_COLUMNS "WHERE j.id = $1::bigint", 1, params,
+                   &res, err) < 0)
+        return -1;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return eq_fail(err, EQ_ERR_NOT_FOUND, "no job %lld", id);
+    }
+    status_from(res, 0, row);
+    PQclear(res);
+    return 0;
+}
+
+int queue_cancel(PGconn *conn, long long id, bool *ok, eq_err *err)
+{
+    char ids[24];
+    const char *params[1] = {ids};
+    PGresult *res = NULL;
+    bool exists;
+    *ok = false;
+    snprintf(ids, sizeof ids, "%lld", id);
+    /* EXISTS sees the statement's snapshot: the job as it was before the cancel */
+    if (queue_exec(conn, "cancel",
+                   "SELECT exportq.cancel($1::bigint), "
+                   "EXISTS (SELECT 1 FROM exportq.jobs WHERE id = $1::bigint)",
+                   1, params, &res, err) < 0)
+        return -1;
+    *ok = queue_pg_bool(res, 0, 0);
+    exists = queue_pg_bool(res, 0, 1);
+    PQclear(res);
+    if (!exists)
+        return eq_fail(err, EQ_ERR_NOT_FOUND, "no job %lld", id);
+    return 0;
+}
+
+int queue_list(PGconn *conn, const char *owner, int limit, long long before_id,
+               queue_status_row *rows, int *n, eq_err *err)
+{
+    char lim[16], before[24];
+    const char *params[3] = {owner, before, lim};
+    PGresult *res = NULL;
+    int got;
+    *n = 0;
+    if (limit < 1 || limit > QUEUE_LIST_MAX)
+        return eq_fail(err, EQ_ERR_INVALID, "list: limit must be 1 to %d", QUEUE_LIST_MAX);
+    snprintf(lim, sizeof lim, "%d", limit);
+    snprintf(before, sizeof before, "%lld", before_id > 0 ? before_id : 0);
+    if (queue_exec(conn, "list",
+                   "SELECT " STATUS_COLUMNS
+                   "WHERE ($1::text IS NULL OR j.owner = $1) "
+                   "AND ($2::bigint = 0 OR j.id < $2::bigint) "
+                   "ORDER BY j.id DESC LIMIT $3::int",
+                   3, params, &res, err) < 0)
+        return -1;
+    got = PQntuples(res);
+    for (int i = 0; i < got && i < limit; i++)
+        status_from(res, i, &rows[i]);
+    *n = got < limit ? got : limit;
+    PQclear(res);
+    return 0;
+}

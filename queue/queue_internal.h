@@ -1,0 +1,35 @@
+/* queue_internal.h - helpers shared by the files of queue/; not for other
+ * modules (they use queue.h). */
+#ifndef EXPORTQ_QUEUE_INTERNAL_H
+#define EXPORTQ_QUEUE_INTERNAL_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+#include "common/error.h"
+#include "queue/queue.h"
+
+/* SQL for "timestamp column as Unix seconds" (NULL stays NULL). */
+#define QUEUE_EPOCH(col) "floor(extract(epoch FROM " col "))::bigint"
+
+/* Like eq_pg_exec(), but input the database rejected (SQLSTATE class 22, e.g.
+ * 22023 from exportq.reject, 22P02 bad JSON) becomes EQ_ERR_INVALID with the
+ * database's own message, without prefixes. */
+int queue_exec(PGconn *conn, const char *what, const char *sql, int nparams,
+               const char *const *params, PGresult **out, eq_err *err) EQ_MUST;
+
+/* Copies a text value into dst[size], truncated at a UTF-8 character
+ * boundary; "" for NULL. */
+void queue_pg_str(const PGresult *res, int row, int col, char *dst, size_t size);
+/* An integer value; 0 for NULL. */
+long long queue_pg_ll(const PGresult *res, int row, int col);
+/* A heap copy of a text value (caller frees); NULL for SQL NULL or no memory. */
+char *queue_pg_dup(const PGresult *res, int row, int col);
+/* A boolean value. */
+bool queue_pg_bool(const PGresult *res, int row, int col);
+
+/* Maps the outcome of a fenced SQL function ("ok", "cancelled", "lost") to
+ * 0 / EQ_ERR_CANCELLED / EQ_ERR_CONFLICT. */
+int queue_fence(const char *outcome, const char *what, const queue_job *job, eq_err *err) EQ_MUST;
+
+#endif

@@ -1,0 +1,109 @@
+/* queue_mail.c - mail bookkeeping and retention of finished jobs; see queue.h */
+#include "queue/queue.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "queue/queue_internal.h"
+
+int queue_mail_claim(PGconn *conn, const char *worker_id, int lease_seconds, queue_mail *m,
+                     bool *got, eq_err *err)
+{
+    char lease[16];
+    const char *params[2] = {worker_id, lease};
+    PGresult *res = NULL;
+    *got = false;
+    memset(m, 0, sizeof *m);
+    snprintf(lease, sizeof lease, "%d", lease_seconds);
+    if (queue_exec(conn, "claim mail",
+                   "SELECT id, mail_kind, kind, email, owner, object_key, filename, rows, bytes, "
+                   "last_error, created_at, finished_at, expires_at, link_expires_at, mail_attempts "
+                   "FROM exportq.mail_claim($1, $2::int)",
+                   2, params, &res, err) < 0)
+        return -1;
+    if (PQntuples(res) == 1) {
+        m->job_id = queue_pg_ll(res, 0, 0);
+        queue_pg_str(res, 0, 1, m->mail_kind, sizeof m->mail_kind);
+        queue_pg_str(res, 0, 2, m->kind, sizeof m->kind);
+        queue_pg_str(res, 0, 3, m->email, sizeof m->email);
+        queue_pg_str(res, 0, 4, m->owner, sizeof m->owner);
+        queue_pg_str(res, 0, 5, m->object_key, sizeof m->object_key);
+        queue_pg_str(res, 0, 6, m->filename, sizeof m->filename);
+        m->rows = queue_pg_ll(res, 0, 7);
+        m->bytes = queue_pg_ll(res, 0, 8);
+        queue_pg_str(res, 0, 9, m->last_error, sizeof m->last_error);
+        m->created_at = queue_pg_ll(res, 0, 10);
+        m->finished_at = queue_pg_ll(res, 0, 11);
+        m->expires_at = queue_pg_ll(res, 0, 12);
+        m->link_expires_at = queue_pg_ll(res, 0, 13);
+        m->mail_attempt = (int)queue_pg_ll(res, 0, 14);
+        *got = true;
+    }
+    PQclear(res);
+    return 0;
+}
+
+int queue_mail_done(PGconn *conn, long long job_id, eq_err *err)
+{
+    char id[24];
+    const char *params[1] = {id};
+    snprintf(id, sizeof id, "%lld", job_id);
+    return queue_exec(conn, "mail sent", "SELECT exportq.mail_done($1::bigint)", 1, params, NULL,
+                      err);
+}
+
+int queue_mail_fail(PGconn *conn, long long job_id, const char *message, int max_attempts,
+                    eq_err *err)
+{
+    char id[24], max[16];
+    const char *params[3] = {id, message ? message : "mail failed", max};
+    snprintf(id, sizeof id, "%lld", job_id);
+    snprintf(max, sizeof max, "%d", max_attempts);
+    return queue_exec(conn, "mail failed", "SELECT exportq.mail_fail($1::bigint, $2, $3::int)", 3,
+                      params, NULL, err);
+}
+
+int queue_expire_claim(PGconn *conn, int lease_seconds, queue_expired *e, bool *got, eq_err *err)
+{
+    char lease[16];
+    const char *params[1] = {lease};
+    PGresult *res = NULL;
+    *got = false;
+    memset(e, 0, sizeof *e);
+    snprintf(lease, sizeof lease, "%d", lease_seconds);
+    if (queue_exec(conn, "claim expired job",
+                   "SELECT id, object_key FROM exportq.expire_claim($1::int)", 1, params, &res,
+                   err) < 0)
+        return -1;
+    if (PQntuples(res) == 1) {
+        e->job_id = queue_pg_ll(res, 0, 0);
+        queue_pg_str(res, 0, 1, e->object_key, sizeof e->object_key);
+        *got = true;
+    }
+    PQclear(res);
+    return 0;
+}
+
+int queue_expire_done(PGconn *conn, long long job_id, eq_err *err)
+{
+    char id[24];
+    const char *params[1] = {id};
+    snprintf(id, sizeof id, "%lld", job_id);
+    return queue_exec(conn, "expire job", "SELECT exportq.expire_done($1::bigint)", 1, params,
+                      NULL, err);
+}
+
+int queue_purge(PGconn *conn, long keep_seconds, int *n, eq_err *err)
+{
+    char keep[24];
+    const char *params[1] = {keep};
+    PGresult *res = NULL;
+    *n = 0;
+    snprintf(keep, sizeof keep, "%ld", keep_seconds);
+    if (queue_exec(conn, "purge finished jobs", "SELECT exportq.purge($1::bigint)", 1, params,
+                   &res, err) < 0)
+        return -1;
+    *n = (int)queue_pg_ll(res, 0, 0);
+    PQclear(res);
+    return 0;
+}
