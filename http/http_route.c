@@ -1,0 +1,115 @@
+/* http_route.c - see http_route.h */
+#include "http/http_route.h"
+
+#include <string.h>
+
+typedef struct route_def {
+    http_endpoint ep;
+    unsigned methods;
+    const char *allow;
+    const char *name;
+} route_def;
+
+static const route_def defs[] = {
+    {HTTP_EP_NONE, 0, "", "unknown"},
+    {HTTP_EP_HEALTHZ, HTTP_M_GET | HTTP_M_HEAD, "GET, HEAD", "/healthz"},
+    {HTTP_EP_METRICS, HTTP_M_GET | HTTP_M_HEAD, "GET, HEAD", "/metrics"},
+    {HTTP_EP_EXPORTS, HTTP_M_GET | HTTP_M_HEAD | HTTP_M_POST, "GET, HEAD, POST", "/v1/exports"},
+    {HTTP_EP_EXPORT, HTTP_M_GET | HTTP_M_HEAD | HTTP_M_DELETE, "GET, HEAD, DELETE", "/v1/exports/{id}"},
+    {HTTP_EP_EXPORT_DOWNLOAD, HTTP_M_GET | HTTP_M_HEAD, "GET, HEAD", "/v1/exports/{id}/download"},
+    {HTTP_EP_STREAM, HTTP_M_GET, "GET", "/v1/stream/{kind}"},
+};
+
+http_method http_method_parse(const char *method)
+{
+    if (!method)
+        return HTTP_M_OTHER;
+    if (strcmp(method, "GET") == 0)
+        return HTTP_M_GET;
+    if (strcmp(method, "HEAD") == 0)
+        return HTTP_M_HEAD;
+    if (strcmp(method, "POST") == 0)
+        return HTTP_M_POST;
+    if (strcmp(method, "DELETE") == 0)
+        return HTTP_M_DELETE;
+    return HTTP_M_OTHER;
+}
+
+/* A job id: 1 to 18 decimal digits, no sign, no leading zero, > 0. */
+static int parse_id(const char *s, size_t n, int64_t *out)
+{
+    int64_t v = 0;
+    if (n == 0 || n > 18 || s[0] == '0')
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int finish(const char *method, http_endpoint ep, http_route *out)
+{
+    out->endpoint = ep;
+    out->method = http_method_parse(method);
+    if (!(defs[ep].methods & (unsigned)out->method))
+        return 405;
+    return 200;
+}
+
+int http_route_match(const char *method, const char *path, http_route *out)
+{
+    static const char exports[] = "/v1/exports";
+    static const char stream[] = "/v1/stream/";
+    memset(out, 0, sizeof *out);
+    if (!path)
+        return 404;
+    if (strcmp(path, "/healthz") == 0)
+        return finish(method, HTTP_EP_HEALTHZ, out);
+    if (strcmp(path, "/metrics") == 0)
+        return finish(method, HTTP_EP_METRICS, out);
+    if (strncmp(path, exports, sizeof exports - 1) == 0) {
+        const char *rest = path + sizeof exports - 1;
+        const char *slash;
+        size_t n;
+        if (*rest == '\0' || strcmp(rest, "/") == 0)
+            return finish(method, HTTP_EP_EXPORTS, out);
+        if (*rest != '/')
+            return 404;
+        rest++;
+        slash = strchr(rest, '/');
+        n = slash ? (size_t)(slash - rest) : strlen(rest);
+        if (parse_id(rest, n, &out->job_id) < 0)
+            return 404;
+        if (!slash)
+            return finish(method, HTTP_EP_EXPORT, out);
+        if (strcmp(slash, "/download") == 0)
+            return finish(method, HTTP_EP_EXPORT_DOWNLOAD, out);
+        return 404;
+    }
+    if (strncmp(path, stream, sizeof stream - 1) == 0) {
+        const char *kind = path + sizeof stream - 1;
+        size_t n = strlen(kind);
+        if (n == 0 || n >= sizeof out->kind || strchr(kind, '/'))
+            return 404;
+        memcpy(out->kind, kind, n + 1);
+        return finish(method, HTTP_EP_STREAM, out);
+    }
+    return 404;
+}
+
+const char *http_route_allow(http_endpoint ep)
+{
+    if ((size_t)ep >= sizeof defs / sizeof defs[0])
+        return "";
+    return defs[ep].allow;
+}
+
+const char *http_endpoint_name(http_endpoint ep)
+{
+    if ((size_t)ep >= sizeof defs / sizeof defs[0])
+        return "unknown";
+    return defs[ep].name;
+}

@@ -1,0 +1,53 @@
+/* http_route.h - the API's routing table: (method, path) -> endpoint.
+ *
+ * Pure functions, no allocation: http_route_match() fills a caller-owned
+ * http_route with the endpoint and the path's arguments (job id, kind name).
+ * Unknown paths are 404, known paths with another method are 405 and
+ * http_route_allow() gives the Allow header for them.
+ */
+#ifndef EXPORTQ_HTTP_ROUTE_H
+#define EXPORTQ_HTTP_ROUTE_H
+
+#include <stdint.h>
+
+typedef enum http_endpoint {
+    HTTP_EP_NONE = 0,
+    HTTP_EP_HEALTHZ,         /* /healthz */
+    HTTP_EP_METRICS,         /* /metrics */
+    HTTP_EP_EXPORTS,         /* /v1/exports */
+    HTTP_EP_EXPORT,          /* /v1/exports/{id} */
+    HTTP_EP_EXPORT_DOWNLOAD, /* /v1/exports/{id}/download */
+    HTTP_EP_STREAM,          /* /v1/stream/{kind} */
+} http_endpoint;
+
+typedef enum http_method {
+    HTTP_M_OTHER = 0,
+    HTTP_M_GET = 1 << 0,
+    HTTP_M_HEAD = 1 << 1,
+    HTTP_M_POST = 1 << 2,
+    HTTP_M_DELETE = 1 << 3,
+} http_method;
+
+#define HTTP_KIND_MAX 64 /* bytes of a kind name, NUL included */
+
+typedef struct http_route {
+    http_endpoint endpoint;
+    http_method method;
+    int64_t job_id;           /* HTTP_EP_EXPORT, HTTP_EP_EXPORT_DOWNLOAD */
+    char kind[HTTP_KIND_MAX]; /* HTTP_EP_STREAM: the path segment, not yet validated */
+} http_route;
+
+http_method http_method_parse(const char *method);
+
+/* Returns 200 when the route matched, 404 for an unknown path (or a job id that
+ * is not a positive decimal number, or an over-long kind), 405 for a known path
+ * with a method it does not take (out->endpoint is then set for the Allow header). */
+int http_route_match(const char *method, const char *path, http_route *out);
+
+/* The Allow header value of an endpoint, e.g. "GET, HEAD, POST". */
+const char *http_route_allow(http_endpoint ep);
+
+/* "GET /v1/exports/{id}"-style label of an endpoint for logs and metrics. */
+const char *http_endpoint_name(http_endpoint ep);
+
+#endif
