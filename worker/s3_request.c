@@ -139,6 +139,8 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     s3_request *r = ud;
     size_t len = size * n;
     eq_err err;
+    if (r->out_fd >= 0 && r->status == 0)
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
     if (r->out_fd >= 0 && r->status >= 200 && r->status < 300) {
         size_t off = 0;
         while (off < len) {

@@ -1,0 +1,606 @@
+/* s3_upload.c - see s3_upload.h
+ *
+ * States of a part buffer (the pool has max_in_flight + 1 of them):
+ *   FREE -> FILLING (bytes arrive, digests updated) -> READY (full, digests
+ *   final) -> SENDING (on the curl multi) -> FREE when S3 acknowledged it,
+ *   or BACKOFF (waiting to be resent, buffer kept) -> SENDING ...
+ * Part numbers are 1-based (S3's); etags[] is indexed by number - 1.
+ */
+#include "worker/s3_upload.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "worker/s3_request.h"
+#include "worker/s3_xml.h"
+
+#define DEFAULT_CONTENT_TYPE "text/csv; charset=utf-8"
+#define ETAG_MAX 48
+
+typedef enum part_state { PART_FREE = 0, PART_FILLING, PART_READY, PART_SENDING, PART_BACKOFF } part_state;
+
+typedef struct part {
+    part_state state;
+    unsigned number;     /* 1-based S3 part number */
+    unsigned char *data; /* cap bytes, grown lazily to the part size */
+    size_t len, cap, target;
+    EVP_MD_CTX *sha, *md5;
+    char sha_hex[65];
+    char md5_b64[25];
+    char md5_hex[33];
+    int attempts;
+    long long retry_at_ms;
+    char number_str[16];
+    sigv4_kv query[2];
+    sigv4_kv headers[1];
+    s3_req_spec spec;
+    s3_request req;
+    bool on_multi;
+} part;
+
+struct s3_upload {
+    s3_client *client; /* borrowed */
+    char *key, *content_type, *content_encoding;
+    size_t first_part_size;
+    int max_in_flight;
+    int npool;
+    part *pool;
+    part *filling;
+    CURLM *multi;
+    char upload_id[512];
+    bool created, failed, finished, aborted, single_put;
+    eq_err failure;
+    char (*etags)[ETAG_MAX];
+    unsigned etags_cap;
+    unsigned next_number; /* number of the next part to cut */
+    unsigned sending;
+    s3_upload_created_cb on_created;
+    void *on_created_ud;
+    s3_upload_stats stats;
+    char ctx[160]; /* log context */
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t part_size_for(const s3_upload *up, unsigned number)
+{
+    size_t s = up->first_part_size;
+    for (unsigned g = (number - 1) / S3_PART_GROWTH_EVERY; g > 0 && s < S3_MAX_PART_SIZE; g--)
+        s *= 2;
+    return s > S3_MAX_PART_SIZE ? S3_MAX_PART_SIZE : s;
+}
+
+static int fail_sticky(s3_upload *up, const eq_err *e, eq_err *err)
+{
+    if (!up->failed) {
+        up->failed = true;
+        up->failure = *e;
+    }
+    if (err && err != &up->failure)
+        *err = up->failure;
+    return -1;
+}
+
+static int sticky(s3_upload *up, eq_err *err)
+{
+    if (err)
+        *err = up->failure;
+    return -1;
+}
+
+int s3_upload_new(s3_client *client, const char *key, const char *content_type, const char *content_encoding,
+                  size_t first_part_size, int max_in_flight, s3_upload **out, eq_err *err)
+{
+    s3_upload *up;
+    *out = NULL;
+    if (!key || !*key)
+        return eq_fail(err, EQ_ERR_INVALID, "s3 upload: empty key");
+    if (first_part_size < S3_MIN_PART_SIZE || first_part_size > S3_MAX_PART_SIZE)
+        return eq_fail(err, EQ_ERR_INVALID, "s3 upload: part size %zu outside %zu..%zu", first_part_size,
+                       S3_MIN_PART_SIZE, S3_MAX_PART_SIZE);
+    if (max_in_flight < 1 || max_in_flight > 64)
+        return eq_fail(err, EQ_ERR_INVALID, "s3 upload: %d parts in flight is outside 1..64", max_in_flight);
+    if (!(up = calloc(1, sizeof *up)))
+        return eq_fail(err, EQ_ERR_NOMEM, "s3 upload: out of memory");
+    up->client = client;
+    up->first_part_size = first_part_size;
+    up->max_in_flight = max_in_flight;
+    up->npool = max_in_flight + 1;
+    up->next_number = 1;
+    up->key = strdup(key);
+    up->content_type = strdup(content_type ? content_type : DEFAULT_CONTENT_TYPE);
+    up->content_encoding = content_encoding ? strdup(content_encoding) : NULL;
+    up->pool = calloc((size_t)up->npool, sizeof *up->pool);
+    up->multi = curl_multi_init();
+    if (!up->key || !up->content_type || (content_encoding && !up->content_encoding) || !up->pool || !up->multi) {
+        s3_upload_free(up);
+        return eq_fail(err, EQ_ERR_NOMEM, "s3 upload: out of memory");
+    }
+    for (int i = 0; i < up->npool; i++) {
+        s3_request_init(&up->pool[i].req);
+        up->pool[i].req.owner = &up->pool[i];
+    }
+    snprintf(up->ctx, sizeof up->ctx, "key=%.140s", key);
+    *out = up;
+    return 0;
+}
+
+void s3_upload_free(s3_upload *up)
+{
+    if (!up)
+        return;
+    for (int i = 0; up->pool && i < up->npool; i++) {
+        part *p = &up->pool[i];
+        if (p->on_multi && up->multi)
+            curl_multi_remove_handle(up->multi, p->req.easy);
+        s3_request_cleanup(&p->req);
+        EVP_MD_CTX_free(p->sha);
+        EVP_MD_CTX_free(p->md5);
+        free(p->data);
+    }
+    if (up->multi)
+        curl_multi_cleanup(up->multi);
+    free(up->pool);
+    free(up->etags);
+    free(up->key);
+    free(up->content_type);
+    free(up->content_encoding);
+    free(up);
+}
+
+const char *s3_upload_id(const s3_upload *up)
+{
+    return up->created ? up->upload_id : NULL;
+}
+
+void s3_upload_on_created(s3_upload *up, s3_upload_created_cb cb, void *ud)
+{
+    up->on_created = cb;
+    up->on_created_ud = ud;
+}
+
+size_t s3_upload_part_size(const s3_upload *up)
+{
+    return part_size_for(up, up->next_number);
+}
+
+void s3_upload_get_stats(const s3_upload *up, s3_upload_stats *out)
+{
+    *out = up->stats;
+    out->in_flight = 0;
+    out->buffer_bytes = 0;
+    for (int i = 0; i < up->npool; i++) {
+        part_state s = up->pool[i].state;
+        if (s == PART_READY || s == PART_SENDING || s == PART_BACKOFF)
+            out->in_flight++;
+        out->buffer_bytes += up->pool[i].cap;
+    }
+}
+
+static int free_slots(const s3_upload *up)
+{
+    int n = 0;
+    for (int i = 0; i < up->npool; i++)
+        n += up->pool[i].state == PART_FREE;
+    return n;
+}
+
+bool s3_upload_writable(const s3_upload *up)
+{
+    return !up->failed && !up->finished && !up->aborted && free_slots(up) >= 1;
+}
+
+/* FREE -> FILLING: number, buffer sized for it, digests reset */
+static int start_filling(s3_upload *up, part *p, eq_err *err)
+{
+    size_t target;
+    if (up->next_number > S3_MAX_PARTS)
+        return eq_fail(err, EQ_ERR_LIMIT, "s3 upload %s: more than %d parts", up->key, S3_MAX_PARTS);
+    target = part_size_for(up, up->next_number);
+    if (p->cap < target) {
+        /* free first so two buffers never coexist: memory stays pool x part size */
+        free(p->data);
+        p->cap = 0;
+        if (!(p->data = malloc(target)))
+            return eq_fail(err, EQ_ERR_NOMEM, "s3 upload: cannot allocate a %zu-byte part buffer", target);
+        p->cap = target;
+    }
+    if ((!p->sha && !(p->sha = EVP_MD_CTX_new())) || (!p->md5 && !(p->md5 = EVP_MD_CTX_new())) ||
+        !EVP_DigestInit_ex(p->sha, EVP_sha256(), NULL) || !EVP_DigestInit_ex(p->md5, EVP_md5(), NULL))
+        return eq_fail(err, EQ_ERR_NOMEM, "s3 upload: cannot set up digests");
+    p->number = up->next_number++;
+    p->target = target;
+    p->len = 0;
+    p->attempts = 0;
+    p->state = PART_FILLING;
+    up->filling = p;
+    up->stats.parts_started++;
+    return 0;
+}
+
+/* FILLING -> READY: final digests */
+static void seal(s3_upload *up, part *p)
+{
+    unsigned char md[32];
+    unsigned int n = 0;
+    static const char hex[] = "0123456789abcdef";
+    EVP_DigestFinal_ex(p->sha, md, &n);
+    for (unsigned i = 0; i < 32; i++) {
+        p->sha_hex[2 * i] = hex[md[i] >> 4];
+        p->sha_hex[2 * i + 1] = hex[md[i] & 15];
+    }
+    p->sha_hex[64] = '\0';
+    EVP_DigestFinal_ex(p->md5, md, &n);
+    for (unsigned i = 0; i < 16; i++) {
+        p->md5_hex[2 * i] = hex[md[i] >> 4];
+        p->md5_hex[2 * i + 1] = hex[md[i] & 15];
+    }
+    p->md5_hex[32] = '\0';
+    EVP_EncodeBlock((unsigned char *)p->md5_b64, md, 16);
+    p->state = PART_READY;
+    if (up->filling == p)
+        up->filling = NULL;
+}
+
+static int create_upload(s3_upload *up, eq_err *err)
+{
+    s3_request r;
+    s3_xml_reply x;
+    sigv4_kv q[] = {{"uploads", NULL}};
+    sigv4_kv hs[2];
+    size_t nh = 0;
+    int rc;
+
+    hs[nh++] = (sigv4_kv){"Content-Type", up->content_type};
+    if (up->content_encoding)
+        hs[nh++] = (sigv4_kv){"Content-Encoding", up->content_encoding};
+    s3_req_spec spec = {.op = "CreateMultipartUpload", .method = "POST", .key = up->key, .query = q, .nquery = 1,
+                        .headers = hs, .nheaders = nh, .out_fd = -1};
+    s3_request_init(&r);
+    rc = s3_request_perform(up->client, &r, &spec, err);
+    if (rc == 0) {
+        memset(&x, 0, sizeof x);
+        rc = s3_xml_parse(r.reply.data ? r.reply.data : "", r.reply.len, &x, err);
+        if (rc == 0 && !x.upload_id[0])
+            rc = eq_fail(err, EQ_ERR_S3, "s3 CreateMultipartUpload %s: no UploadId in the reply", up->key);
+        if (rc == 0 && strlen(x.upload_id) >= sizeof up->upload_id - 1)
+            rc = eq_fail(err, EQ_ERR_S3, "s3 CreateMultipartUpload %s: UploadId too long", up->key);
+    }
+    s3_request_cleanup(&r);
+    if (rc < 0)
+        return -1;
+    snprintf(up->upload_id, sizeof up->upload_id, "%s", x.upload_id);
+    up->created = true;
+    eq_info(up->ctx, "multipart upload created");
+    if (up->on_created)
+        up->on_created(up->on_created_ud, up->key, up->upload_id);
+    return 0;
+}
+
+static int send_part(s3_upload *up, part *p, eq_err *err)
+{
+    CURLMcode mc;
+    snprintf(p->number_str, sizeof p->number_str, "%u", p->number);
+    p->query[0] = (sigv4_kv){"partNumber", p->number_str};
+    p->query[1] = (sigv4_kv){"uploadId", up->upload_id};
+    p->headers[0] = (sigv4_kv){"Content-MD5", p->md5_b64};
+    p->spec = (s3_req_spec){.op = "UploadPart", .method = "PUT", .key = up->key, .query = p->query, .nquery = 2,
+                            .headers = p->headers, .nheaders = 1, .body = p->data, .body_len = p->len,
+                            .payload_hash = p->sha_hex, .out_fd = -1};
+    if (s3_request_prepare(up->client, &p->req, &p->spec, err) < 0)
+        return -1;
+    if ((mc = curl_multi_add_handle(up->multi, p->req.easy)) != CURLM_OK)
+        return eq_fail(err, EQ_ERR_S3, "s3 UploadPart: %s", curl_multi_strerror(mc));
+    p->on_multi = true;
+    p->attempts++;
+    p->state = PART_SENDING;
+    up->sending++;
+    return 0;
+}
+
+static int store_etag(s3_upload *up, part *p, eq_err *err)
+{
+    unsigned idx = p->number - 1;
+    if (idx >= up->etags_cap) {
+        unsigned ncap = up->etags_cap ? up->etags_cap : 64;
+        void *n;
+        while (ncap <= idx)
+            ncap *= 2;
+        if (ncap > S3_MAX_PARTS)
+            ncap = S3_MAX_PARTS;
+        if (!(n = realloc(up->etags, (size_t)ncap * ETAG_MAX)))
+            return eq_fail(err, EQ_ERR_NOMEM, "s3 upload: out of memory for part ETags");
+        memset((char *)n + (size_t)up->etags_cap * ETAG_MAX, 0, (size_t)(ncap - up->etags_cap) * ETAG_MAX);
+        up->etags = n;
+        up->etags_cap = ncap;
+    }
+    /* S3's part ETag is the hex MD5 of the part; fall back to ours if absent */
+    snprintf(up->etags[idx], ETAG_MAX, "%s", p->req.etag[0] ? p->req.etag : p->md5_hex);
+    return 0;
+}
+
+/* Handles finished transfers. */
+static int reap(s3_upload *up, eq_err *err)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(up->multi, &left))) {
+        s3_request *r = NULL;
+        part *p;
+        eq_err e;
+        char ctx[200];
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        p = r->owner;
+        CURLcode cc = m->data.result;
+        curl_multi_remove_handle(up->multi, p->req.easy); /* m is invalid from here */
+        p->on_multi = false;
+        up->sending--;
+        snprintf(ctx, sizeof ctx, "%s part=%u", up->ctx, p->number);
+        eq_err_clear(&e);
+        if (s3_request_result(&p->req, cc, &e) == 0) {
+            if (store_etag(up, p, &e) < 0)
+                return fail_sticky(up, &e, err);
+            up->stats.parts_done++;
+            up->stats.bytes_sent += p->len;
+            p->state = PART_FREE;
+            eq_debug(ctx, "part uploaded (%zu bytes)", p->len);
+            continue;
+        }
+        eq_err_context(&e, "part %u", p->number);
+        if (!e.retryable || p->attempts >= s3_client_max_attempts(up->client)) {
+            if (p->attempts > 1)
+                eq_err_context(&e, "after %d attempts", p->attempts);
+            eq_error(ctx, "%s", e.msg);
+            return fail_sticky(up, &e, err);
+        }
+        p->state = PART_BACKOFF;
+        p->retry_at_ms = now_ms() + s3_client_backoff_ms(up->client, p->attempts + 1);
+        up->stats.retries++;
+        eq_warn(ctx, "will retry (attempt %d): %s", p->attempts + 1, e.msg);
+    }
+    return 0;
+}
+
+/* Starts what can start: due retries first, then ready parts, lowest number first. */
+static int pump(s3_upload *up, eq_err *err)
+{
+    long long now = now_ms();
+    int running;
+    CURLMcode mc;
+
+    if (up->failed)
+        return sticky(up, err);
+    for (;;) {
+        part *best = NULL;
+        if (up->sending >= (unsigned)up->max_in_flight)
+            break;
+        for (int i = 0; i < up->npool; i++) {
+            part *p = &up->pool[i];
+            if ((p->state == PART_READY || (p->state == PART_BACKOFF && p->retry_at_ms <= now)) &&
+                (!best || p->number < best->number))
+                best = p;
+        }
+        if (!best)
+            break;
+        if (!up->created && create_upload(up, err) < 0)
+            return fail_sticky(up, err, err);
+        if (send_part(up, best, err) < 0)
+            return fail_sticky(up, err, err);
+    }
+    if ((mc = curl_multi_perform(up->multi, &running)) != CURLM_OK) {
+        eq_err e;
+        eq_fail(&e, EQ_ERR_S3, "s3 upload: %s", curl_multi_strerror(mc));
+        return fail_sticky(up, &e, err);
+    }
+    return reap(up, err);
+}
+
+int s3_upload_write(s3_upload *up, const void *data, size_t len, eq_err *err)
+{
+    const unsigned char *d = data;
+    if (up->failed)
+        return sticky(up, err);
+    if (up->finished || up->aborted)
+        return eq_fail(err, EQ_ERR_INVALID, "s3 upload %s: write after finish or abort", up->key);
+    while (len > 0) {
+        part *p = up->filling;
+        size_t n;
+        if (!p) {
+            for (int i = 0; i < up->npool && !p; i++)
+                if (up->pool[i].state == PART_FREE)
+                    p = &up->pool[i];
+            if (!p)
+                return eq_fail(err, EQ_ERR_LIMIT,
+                               "s3 upload %s: no free part buffer (check s3_upload_writable, split writes)",
+                               up->key);
+            if (start_filling(up, p, err) < 0)
+                return fail_sticky(up, err, err);
+        }
+        n = p->target - p->len;
+        if (n > len)
+            n = len;
+        memcpy(p->data + p->len, d, n);
+        if (!EVP_DigestUpdate(p->sha, d, n) || !EVP_DigestUpdate(p->md5, d, n)) {
+            eq_fail(err, EQ_ERR_S3, "s3 upload: digest update failed");
+            return fail_sticky(up, err, err);
+        }
+        p->len += n;
+        d += n;
+        len -= n;
+        up->stats.bytes_written += n;
+        if (p->len == p->target) {
+            seal(up, p);
+            if (pump(up, err) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int s3_upload_wait(s3_upload *up, int extra_fd, short extra_events, int timeout_ms, eq_err *err)
+{
+    struct curl_waitfd wfd = {.fd = extra_fd, .events = extra_events, .revents = 0};
+    long long now, next = -1;
+    int numfds = 0, t = timeout_ms < 0 ? 0 : timeout_ms;
+    CURLMcode mc;
+
+    if (pump(up, err) < 0)
+        return -1;
+    now = now_ms();
+    for (int i = 0; i < up->npool; i++)
+        if (up->pool[i].state == PART_BACKOFF && (next < 0 || up->pool[i].retry_at_ms < next))
+            next = up->pool[i].retry_at_ms;
+    if (next >= 0 && next - now < t)
+        t = next - now < 0 ? 0 : (int)(next - now);
+    if (t > 0 || extra_fd >= 0) {
+        mc = curl_multi_poll(up->multi, extra_fd >= 0 ? &wfd : NULL, extra_fd >= 0 ? 1 : 0, t, &numfds);
+        if (mc != CURLM_OK) {
+            eq_err e;
+            eq_fail(&e, EQ_ERR_S3, "s3 upload: %s", curl_multi_strerror(mc));
+            return fail_sticky(up, &e, err);
+        }
+    }
+    if (pump(up, err) < 0)
+        return -1;
+    return wfd.revents ? 1 : 0;
+}
+
+static int complete_upload(s3_upload *up, eq_err *err)
+{
+    eq_buf xml;
+    s3_request r;
+    sigv4_kv q[] = {{"uploadId", up->upload_id}};
+    sigv4_kv hs[] = {{"Content-Type", "application/xml"}};
+    unsigned parts = up->next_number - 1;
+    int rc = -1;
+
+    eq_buf_init(&xml, (size_t)S3_MAX_PARTS * 128 + 256);
+    s3_request_init(&r);
+    if (eq_buf_puts(&xml, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">", err) < 0)
+        goto fail;
+    for (unsigned i = 0; i < parts; i++) {
+        if (i >= up->etags_cap || !up->etags[i][0]) {
+            eq_fail(err, EQ_ERR_S3, "s3 upload %s: part %u has no ETag", up->key, i + 1);
+            goto fail;
+        }
+        if (eq_buf_printf(&xml, err, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>", i + 1,
+                          up->etags[i]) < 0)
+            goto fail;
+    }
+    if (eq_buf_puts(&xml, "</CompleteMultipartUpload>", err) < 0)
+        goto fail;
+    {
+        s3_req_spec spec = {.op = "CompleteMultipartUpload", .method = "POST", .key = up->key, .query = q,
+                            .nquery = 1, .headers = hs, .nheaders = 1, .body = xml.data, .body_len = xml.len,
+                            .out_fd = -1};
+        if (s3_request_perform(up->client, &r, &spec, err) < 0)
+            goto fail;
+    }
+    rc = 0;
+fail:
+    s3_request_cleanup(&r);
+    eq_buf_cleanup(&xml);
+    return rc;
+}
+
+static bool busy(const s3_upload *up)
+{
+    for (int i = 0; i < up->npool; i++) {
+        part_state s = up->pool[i].state;
+        if (s == PART_READY || s == PART_SENDING || s == PART_BACKOFF)
+            return true;
+    }
+    return false;
+}
+
+int s3_upload_finish(s3_upload *up, eq_err *err)
+{
+    if (up->failed)
+        return sticky(up, err);
+    if (up->finished)
+        return 0;
+    if (up->aborted)
+        return eq_fail(err, EQ_ERR_INVALID, "s3 upload %s: finish after abort", up->key);
+    if (!up->created && up->stats.parts_started <= 1 && !busy(up)) {
+        /* everything fit in one part (or nothing was written): one PutObject */
+        part *p = up->filling;
+        s3_object_meta meta = {up->content_type, up->content_encoding};
+        if (s3_put_object(up->client, up->key, p ? p->data : NULL, p ? p->len : 0, &meta, err) < 0)
+            return fail_sticky(up, err, err);
+        if (p) {
+            p->state = PART_FREE;
+            up->filling = NULL;
+            up->stats.bytes_sent += p->len;
+            up->stats.parts_done++;
+        }
+        up->single_put = true;
+        up->finished = true;
+        eq_info(up->ctx, "uploaded with one PutObject (%llu bytes)", (unsigned long long)up->stats.bytes_sent);
+        return 0;
+    }
+    if (up->filling && up->filling->len > 0)
+        seal(up, up->filling);
+    else if (up->filling) {
+        up->filling->state = PART_FREE; /* an empty trailing part is not sent */
+        up->filling = NULL;
+        up->next_number--;
+        up->stats.parts_started--;
+    }
+    while (busy(up))
+        if (s3_upload_wait(up, -1, 0, 1000, err) < 0)
+            return -1;
+    if (complete_upload(up, err) < 0)
+        return fail_sticky(up, err, err);
+    up->finished = true;
+    eq_info(up->ctx, "multipart upload completed: %u parts, %llu bytes, %u retries", up->stats.parts_done,
+            (unsigned long long)up->stats.bytes_sent, up->stats.retries);
+    return 0;
+}
+
+int s3_upload_abort(s3_upload *up, eq_err *err)
+{
+    eq_err e;
+    int saved, rc = 0;
+    if (!up)
+        return 0;
+    for (int i = 0; i < up->npool; i++) {
+        part *p = &up->pool[i];
+        if (p->on_multi) {
+            curl_multi_remove_handle(up->multi, p->req.easy);
+            p->on_multi = false;
+        }
+        p->state = PART_FREE;
+    }
+    up->filling = NULL;
+    up->sending = 0;
+    if (!up->aborted && up->created && !up->finished) {
+        saved = up->client->max_attempts;
+        if (up->client->max_attempts > 3)
+            up->client->max_attempts = 3; /* best effort, a short retry */
+        eq_err_clear(&e);
+        if (s3_abort_upload(up->client, up->key, up->upload_id, &e) < 0 && e.code != EQ_ERR_NOT_FOUND) {
+            eq_warn(up->ctx, "abort failed: %s", e.msg);
+            if (err)
+                *err = e;
+            rc = -1;
+        } else {
+            eq_info(up->ctx, "multipart upload aborted");
+        }
+        up->client->max_attempts = saved;
+    }
+    up->aborted = true;
+    return rc;
+}
