@@ -1,0 +1,347 @@
+/* job_run.c - one export job: COPY -> filters -> pipelined S3 upload; see job_run.h */
+#include "worker/job_run.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/pg.h"
+#include "worker/export_filter.h"
+#include "worker/export_kind.h"
+#include "worker/export_source.h"
+#include "worker/object_key.h"
+#include "worker/s3_upload.h"
+
+#define HEARTBEAT_MS 1000        /* progress is recorded at most once a second */
+#define SINK_SLICE (1024 * 1024) /* largest single write into the uploader */
+#define ROWS_PER_TURN 512        /* rows read before looking at the clock again */
+#define MAX_LEFTOVER_UPLOADS 32
+
+typedef enum stop_why { WHY_NONE = 0, WHY_CANCEL, WHY_LOST, WHY_RELEASE } stop_why;
+
+typedef struct run_state {
+    job_run_ctx *ctx;
+    queue_job *job;
+    char logctx[160];
+    export_source *src;
+    export_filter *filter;
+    s3_upload *up;
+    long long next_hb_ms;
+    long long last_hb_ok_ms;
+    stop_why why;
+    bool upload_recorded;
+} run_state;
+
+long long job_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t rows_so_far(const run_state *rs)
+{
+    return rs->src ? export_source_rows(rs->src) : 0;
+}
+
+static uint64_t bytes_so_far(const run_state *rs)
+{
+    return rs->filter ? export_filter_bytes_out(rs->filter) : 0;
+}
+
+/* Heartbeat, progress and stop requests; called often, acts at most once a
+ * second. Returns -1 (rs->why says why) when the job must stop now. */
+static int tick(run_state *rs, eq_err *err)
+{
+    job_run_ctx *ctx = rs->ctx;
+    long long now = job_now_ms();
+    eq_err hb;
+
+    if (*ctx->stop >= JOB_STOP_NOW ||
+        (*ctx->stop == JOB_DRAIN && ctx->drain_deadline_ms && now >= ctx->drain_deadline_ms)) {
+        rs->why = WHY_RELEASE;
+        return eq_fail(err, EQ_ERR_CANCELLED, "worker shutting down: job released");
+    }
+    if (now < rs->next_hb_ms)
+        return 0;
+    rs->next_hb_ms = now + HEARTBEAT_MS;
+    if (PQstatus(ctx->qconn) != CONNECTION_OK)
+        PQreset(ctx->qconn);
+    if (queue_heartbeat(ctx->qconn, rs->job, ctx->cfg->lease_seconds, (long long)rows_so_far(rs),
+                        (long long)bytes_so_far(rs), &hb) == 0) {
+        rs->last_hb_ok_ms = now;
+        return 0;
+    }
+    if (hb.code == EQ_ERR_CANCELLED) {
+        rs->why = WHY_CANCEL;
+        return eq_fail(err, EQ_ERR_CANCELLED, "cancelled by the user");
+    }
+    if (hb.code == EQ_ERR_CONFLICT) {
+        rs->why = WHY_LOST;
+        return eq_fail(err, EQ_ERR_CONFLICT, "lease lost: %s", hb.msg);
+    }
+    /* The queue database is unreachable: keep exporting while the lease may
+     * still be ours, then stop (another worker will have rescued the job). */
+    eq_warn(rs->logctx, "heartbeat failed: %s", hb.msg);
+    if (now - rs->last_hb_ok_ms >= (long long)ctx->cfg->lease_seconds * 1000) {
+        rs->why = WHY_LOST;
+        return eq_fail(err, EQ_ERR_CONFLICT, "no heartbeat for a whole lease: %s", hb.msg);
+    }
+    return 0;
+}
+
+/* The multipart upload exists: record its id so that a rescuer can abort it. */
+static void on_upload_created(void *ud, const char *key, const char *upload_id)
+{
+    run_state *rs = ud;
+    eq_err e;
+    if (queue_set_upload(rs->ctx->qconn, rs->job, upload_id, &e) < 0)
+        eq_warn(rs->logctx, "could not record upload id: %s", e.msg);
+    else
+        rs->upload_recorded = true;
+    eq_debug(rs->logctx, "multipart upload created");
+}
+
+/* The filter chain's sink: bytes go into the uploader, in slices, waiting for
+ * a free part buffer when every one is in flight (backpressure). */
+static int upload_sink(void *ud, const void *data, size_t len, eq_err *err)
+{
+    run_state *rs = ud;
+    const char *p = data;
+    while (len) {
+        size_t n = len < SINK_SLICE ? len : SINK_SLICE;
+        while (!s3_upload_writable(rs->up)) {
+            if (s3_upload_wait(rs->up, -1, 0, 250, err) < 0 || tick(rs, err) < 0)
+                return -1;
+        }
+        if (s3_upload_write(rs->up, p, n, err) < 0)
+            return -1;
+        p += n;
+        len -= n;
+    }
+    return 0;
+}
+
+typedef struct leftovers {
+    int n;
+    char *ids[MAX_LEFTOVER_UPLOADS];
+    char *keys[MAX_LEFTOVER_UPLOADS];
+} leftovers;
+
+static void collect_upload(void *ud, const char *key, const char *upload_id)
+{
+    leftovers *l = ud;
+    if (l->n < MAX_LEFTOVER_UPLOADS) {
+        l->keys[l->n] = strdup(key);
+        l->ids[l->n] = strdup(upload_id);
+        l->n++;
+    }
+}
+
+/* Aborts every multipart upload that an earlier attempt of this job left
+ * under its key folder (a crash between CreateMultipartUpload and recording
+ * the id leaves one we could not know of otherwise). */
+static int abort_leftovers(run_state *rs, const char *dir, eq_err *err)
+{
+    leftovers l = {0};
+    int rc = 0;
+    if (s3_list_uploads(rs->ctx->s3, dir, collect_upload, &l, err) < 0)
+        rc = eq_err_context(err, "listing leftover uploads");
+    for (int i = 0; i < l.n; i++) {
+        if (rc == 0 && l.keys[i] && l.ids[i]) {
+            if (s3_abort_upload(rs->ctx->s3, l.keys[i], l.ids[i], err) < 0)
+                rc = eq_err_context(err, "aborting a dead attempt's upload");
+            else
+                eq_info(rs->logctx, "aborted a multipart upload left by an earlier attempt");
+        }
+        free(l.keys[i]);
+        free(l.ids[i]);
+    }
+    return rc;
+}
+
+static int ensure_source(job_run_ctx *ctx, eq_err *err)
+{
+    if (*ctx->sconn && PQstatus(*ctx->sconn) == CONNECTION_OK)
+        return 0;
+    if (*ctx->sconn) {
+        PQfinish(*ctx->sconn);
+        *ctx->sconn = NULL;
+    }
+    return eq_pg_connect(ctx->cfg->source_database_url, "export", ctx->sconn, err);
+}
+
+/* The export proper. Returns 0 when the object is complete. */
+static int export_to_s3(run_state *rs, const char *key, const export_options *opts, eq_err *err)
+{
+    job_run_ctx *ctx = rs->ctx;
+    char *params = NULL, *sql = NULL;
+    int rc = -1;
+
+    if (ensure_source(ctx, err) < 0)
+        goto done;
+    if (export_params_build(rs->job->params, rs->job->owner[0] ? rs->job->owner : NULL, &params, err) < 0 ||
+        export_build_copy_sql(*ctx->sconn, rs->job->function, params, opts->header, &sql, err) < 0)
+        goto done;
+    if (s3_upload_new(ctx->s3, key, opts->gzip ? "application/gzip" : NULL, NULL,
+                      (size_t)ctx->cfg->part_size, ctx->cfg->upload_concurrency, &rs->up, err) < 0)
+        goto done;
+    s3_upload_on_created(rs->up, on_upload_created, rs);
+    if (export_filter_new(opts, upload_sink, rs, &rs->filter, err) < 0)
+        goto done;
+    if (export_source_start(*ctx->sconn, sql, &rs->src, err) < 0)
+        goto done;
+    export_source_set_header(rs->src, opts->header);
+
+    for (;;) {
+        int r = EXPORT_WOULD_BLOCK;
+        if (tick(rs, err) < 0)
+            goto done;
+        if (!s3_upload_writable(rs->up)) {
+            /* every part buffer is in flight: stop reading, PostgreSQL waits */
+            if (s3_upload_wait(rs->up, -1, 0, 250, err) < 0)
+                goto done;
+            continue;
+        }
+        for (int i = 0; i < ROWS_PER_TURN; i++) {
+            export_chunk c;
+            r = export_source_read(rs->src, &c, err);
+            if (r < 0)
+                goto done;
+            if (r != EXPORT_READY)
+                break;
+            if (export_filter_write(rs->filter, c.data, c.len, err) < 0)
+                goto done;
+            if (!s3_upload_writable(rs->up))
+                break;
+        }
+        if (r == EXPORT_DONE)
+            break;
+        if (r == EXPORT_WOULD_BLOCK &&
+            s3_upload_wait(rs->up, PQsocket(*ctx->sconn), export_source_events(rs->src), 250, err) < 0)
+            goto done;
+    }
+    if (export_filter_finish(rs->filter, err) < 0 || tick(rs, err) < 0)
+        goto done;
+    if (s3_upload_finish(rs->up, err) < 0)
+        goto done;
+    rc = 0;
+done:
+    free(params);
+    free(sql);
+    return rc;
+}
+
+static job_outcome record_failure(run_state *rs, eq_err *err)
+{
+    job_run_ctx *ctx = rs->ctx;
+    eq_err e;
+    bool requeued = false;
+    if (queue_fail(ctx->qconn, rs->job, err->msg, err->retryable, ctx->cfg->max_attempts, &requeued, &e) < 0) {
+        if (e.code == EQ_ERR_CANCELLED)
+            return JOB_CANCELLED;
+        if (e.code == EQ_ERR_CONFLICT)
+            return JOB_LOST;
+        /* the lease will expire and rescue will count the attempt */
+        eq_error(rs->logctx, "could not record the failure: %s", e.msg);
+    }
+    eq_warn(rs->logctx, "attempt failed (%s): %s", requeued ? "will retry" : "final", err->msg);
+    return JOB_FAILED;
+}
+
+job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
+{
+    run_state rs;
+    export_kind kind;
+    char key[OBJECT_KEY_MAX + 1], dir[OBJECT_KEY_MAX + 1], fname[EXPORT_KIND_FILENAME_MAX + 8];
+    job_outcome out = JOB_FAILED;
+    long long t0 = job_now_ms();
+    eq_err e;
+
+    memset(&rs, 0, sizeof rs);
+    rs.ctx = ctx;
+    rs.job = job;
+    rs.last_hb_ok_ms = t0;
+    rs.next_hb_ms = t0 + HEARTBEAT_MS;
+    snprintf(rs.logctx, sizeof rs.logctx, "job=%lld attempt=%d kind=%s", job->id, job->attempt, job->kind);
+    eq_err_clear(err);
+
+    memset(&kind, 0, sizeof kind);
+    snprintf(kind.name, sizeof kind.name, "%s", job->kind);
+    snprintf(kind.filename, sizeof kind.filename, "%s", job->filename);
+    if (export_options_parse(job->options, &kind.options, err) < 0 ||
+        export_kind_filename(&kind, fname, sizeof fname, err) < 0 ||
+        object_key_build(ctx->cfg->s3_prefix, job->owner, job->id, job->object_token, fname, key, sizeof key, err) < 0 ||
+        object_key_dir(ctx->cfg->s3_prefix, job->owner, job->id, job->object_token, dir, sizeof dir, err) < 0) {
+        err->retryable = false;
+        return record_failure(&rs, err);
+    }
+    eq_info(rs.logctx, "export started");
+    if (abort_leftovers(&rs, dir, err) < 0 || export_to_s3(&rs, key, &kind.options, err) < 0) {
+        /* stop the query at once: the backend must not keep streaming */
+        if (rs.src)
+            export_source_cancel(rs.src);
+        if (rs.up && s3_upload_abort(rs.up, &e) < 0)
+            eq_warn(rs.logctx, "abort of the multipart upload failed (the clean-up will retry): %s", e.msg);
+        switch (rs.why) {
+        case WHY_CANCEL:
+            eq_info(rs.logctx, "cancelled: query stopped, upload aborted");
+            out = JOB_CANCELLED;
+            break;
+        case WHY_LOST:
+            eq_warn(rs.logctx, "stopped: %s", err->msg);
+            out = JOB_LOST;
+            break;
+        case WHY_RELEASE:
+            if (queue_release(ctx->qconn, job, &e) < 0)
+                eq_warn(rs.logctx, "release failed (the lease will expire): %s", e.msg);
+            else
+                eq_info(rs.logctx, "released back to the queue (shutdown)");
+            out = JOB_RELEASED;
+            break;
+        case WHY_NONE:
+            out = record_failure(&rs, err);
+            break;
+        }
+        goto cleanup;
+    }
+
+    {
+        long long rows = (long long)export_source_rows(rs.src);
+        long long bytes = (long long)export_filter_bytes_out(rs.filter);
+        if (queue_complete(ctx->qconn, job, key, rows, bytes, ctx->cfg->retention_seconds, ctx->cfg->link_ttl,
+                           &e) < 0) {
+            if (e.code == EQ_ERR_CANCELLED) {
+                /* cancelled in the last moment: the user wants no file */
+                if (s3_delete_object(ctx->s3, key, &e) < 0)
+                    eq_warn(rs.logctx, "could not delete the cancelled export's object: %s", e.msg);
+                out = JOB_CANCELLED;
+            } else if (e.code == EQ_ERR_CONFLICT) {
+                /* another attempt owns the job; it writes the same key */
+                out = JOB_LOST;
+            } else {
+                *err = e;
+                err->retryable = true;
+                out = record_failure(&rs, err);
+            }
+            goto cleanup;
+        }
+        long long ms = job_now_ms() - t0;
+        eq_info(rs.logctx, "export succeeded: %lld rows, %lld bytes in %lld.%03lld s", rows, bytes, ms / 1000,
+                ms % 1000);
+        out = JOB_SUCCEEDED;
+    }
+cleanup:
+    export_source_free(rs.src);
+    export_filter_free(rs.filter);
+    s3_upload_free(rs.up);
+    /* a COPY that was cut short can leave the source connection mid-protocol */
+    if (out != JOB_SUCCEEDED && *ctx->sconn && PQtransactionStatus(*ctx->sconn) != PQTRANS_IDLE) {
+        PQfinish(*ctx->sconn);
+        *ctx->sconn = NULL;
+    }
+    return out;
+}

@@ -1,0 +1,52 @@
+/* job_run.h - runs ONE claimed export job, start to finish, on the calling thread.
+ *
+ * COPY on the source database -> export_filter (BOM, formula guard, gzip) ->
+ * s3_upload (parts in flight while the next fills) -> CompleteMultipartUpload
+ * -> queue_complete. About once a second it heartbeats (renews the lease,
+ * records rows and bytes) and learns of a cancel or a lost lease; it stops the
+ * query and aborts the upload within seconds. Before it starts it aborts any
+ * multipart upload a dead attempt left under the job's key folder.
+ *
+ * Ownership: the context's connections and S3 client are borrowed from the
+ * worker thread; job_run() never frees them. *sconn may be replaced (reconnect)
+ * when the source connection was broken.
+ */
+#ifndef EXPORTQ_WORKER_JOB_RUN_H
+#define EXPORTQ_WORKER_JOB_RUN_H
+
+#include <libpq-fe.h>
+#include <signal.h>
+
+#include "common/config.h"
+#include "common/error.h"
+#include "queue/queue.h"
+#include "worker/s3_client.h"
+
+typedef enum job_outcome {
+    JOB_SUCCEEDED = 0, /* object complete, job recorded succeeded */
+    JOB_FAILED,        /* attempt failed: err says why; recorded with queue_fail */
+    JOB_CANCELLED,     /* the user cancelled: query stopped, upload aborted */
+    JOB_LOST,          /* the lease was lost (rescued elsewhere): stopped, nothing recorded */
+    JOB_RELEASED,      /* shutdown: upload aborted, job back in the queue */
+} job_outcome;
+
+/* Shutdown levels read by the running job (set by the worker's signal loop). */
+enum { JOB_RUN = 0, JOB_DRAIN = 1, JOB_STOP_NOW = 2 };
+
+typedef struct job_run_ctx {
+    const eq_config *cfg;
+    PGconn *qconn;              /* queue database: heartbeat, complete */
+    PGconn **sconn;             /* source database: COPY (may be reconnected) */
+    s3_client *s3;
+    volatile sig_atomic_t *stop; /* JOB_RUN / JOB_DRAIN / JOB_STOP_NOW */
+    long long drain_deadline_ms; /* monotonic ms after which a draining job is released; 0 = none yet */
+} job_run_ctx;
+
+/* Runs the job and records its outcome in the queue (complete, fail, release).
+ * Returns the outcome; `err` holds the reason for JOB_FAILED. */
+job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err);
+
+/* Monotonic clock in milliseconds. */
+long long job_now_ms(void);
+
+#endif

@@ -1,0 +1,57 @@
+/* object_key.c - see object_key.h */
+#include "worker/object_key.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int safe_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+}
+
+void object_key_segment(const char *in, const char *fallback, char *out, size_t outsz)
+{
+    size_t n = 0, max = outsz - 1;
+    if (max > OBJECT_KEY_SEGMENT_MAX)
+        max = OBJECT_KEY_SEGMENT_MAX;
+    for (const char *p = in ? in : ""; *p && n < max; p++) {
+        char c = safe_char(*p) ? *p : '_';
+        /* no "..", and no leading dot (hidden files, "." and "..") */
+        if (c == '.' && (n == 0 || out[n - 1] == '.'))
+            c = '_';
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    if (n == 0)
+        snprintf(out, outsz, "%s", fallback);
+}
+
+int object_key_dir(const char *prefix, const char *owner, long long job_id, const char *token,
+                   char *out, size_t outsz, eq_err *err)
+{
+    char seg[OBJECT_KEY_SEGMENT_MAX + 1];
+    int n;
+    if (!token || !*token || strspn(token, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != strlen(token))
+        return eq_fail(err, EQ_ERR_INVALID, "job %lld: bad object token", job_id);
+    object_key_segment(owner, "_", seg, sizeof seg);
+    n = snprintf(out, outsz, "%s%s/%lld-%s/", prefix ? prefix : "", seg, job_id, token);
+    if (n < 0 || (size_t)n >= outsz || (size_t)n > OBJECT_KEY_MAX)
+        return eq_fail(err, EQ_ERR_LIMIT, "job %lld: object key too long (check EXPORTQ_S3_PREFIX)", job_id);
+    return 0;
+}
+
+int object_key_build(const char *prefix, const char *owner, long long job_id, const char *token,
+                     const char *filename, char *out, size_t outsz, eq_err *err)
+{
+    char seg[OBJECT_KEY_SEGMENT_MAX + 1];
+    size_t n;
+    if (object_key_dir(prefix, owner, job_id, token, out, outsz, err) < 0)
+        return -1;
+    object_key_segment(filename, "export.csv", seg, sizeof seg);
+    n = strlen(out);
+    if (n + strlen(seg) >= outsz || n + strlen(seg) > OBJECT_KEY_MAX)
+        return eq_fail(err, EQ_ERR_LIMIT, "job %lld: object key too long (check EXPORTQ_S3_PREFIX)", job_id);
+    memcpy(out + n, seg, strlen(seg) + 1);
+    return 0;
+}

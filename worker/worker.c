@@ -1,0 +1,384 @@
+/* worker.c - the worker process: job threads, housekeeping, signals; see worker.h */
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/pg.h"
+#include "queue/queue.h"
+#include "worker/job_run.h"
+#include "worker/mail_message.h"
+#include "worker/mail_send.h"
+#include "worker/s3_client.h"
+
+#define MAIL_LEASE_SECONDS 120
+#define EXPIRE_LEASE_SECONDS 60
+#define RETENTION_EVERY_MS 60000
+
+typedef struct worker {
+    const eq_config *cfg;
+    worker_opts opts;
+    volatile sig_atomic_t stop; /* JOB_RUN, JOB_DRAIN, JOB_STOP_NOW */
+    long long drain_deadline_ms;
+    atomic_int jobs_running;   /* job threads still looping */
+    atomic_int threads_alive;  /* all threads, housekeeper included */
+    bool smtp;                 /* mail settings present */
+    char host[64];
+} worker;
+
+typedef struct worker_thread {
+    worker *w;
+    int index;
+    pthread_t tid;
+    char id[QUEUE_WORKER_MAX];
+    char logctx[96];
+    PGconn *qconn;
+    PGconn *sconn;
+    s3_client *s3;
+} worker_thread;
+
+/* Sleeps up to ms, waking early when the worker is told to stop. */
+static void nap(worker *w, int ms, int stop_level)
+{
+    while (ms > 0 && w->stop < stop_level) {
+        int step = ms < 200 ? ms : 200;
+        struct timespec ts = {0, (long)step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+/* Connects the thread's queue connection, retrying with backoff until it
+ * works or the worker stops. */
+static int connect_queue(worker_thread *t, bool listen)
+{
+    int delay = 500;
+    while (t->w->stop == JOB_RUN || (t->index < 0 && t->w->stop < JOB_STOP_NOW)) {
+        eq_err err;
+        if (t->qconn && PQstatus(t->qconn) == CONNECTION_OK)
+            return 0;
+        if (t->qconn) {
+            PQfinish(t->qconn);
+            t->qconn = NULL;
+        }
+        if (eq_pg_connect(t->w->cfg->database_url, "worker", &t->qconn, &err) == 0 &&
+            (!listen || queue_listen(t->qconn, &err) == 0))
+            return 0;
+        eq_warn(t->logctx, "queue database: %s (retrying in %d ms)", err.msg, delay);
+        nap(t->w, delay, JOB_DRAIN);
+        delay = delay < 8000 ? delay * 2 : 8000;
+    }
+    return -1;
+}
+
+static void thread_cleanup(worker_thread *t)
+{
+    if (t->qconn)
+        PQfinish(t->qconn);
+    if (t->sconn)
+        PQfinish(t->sconn);
+    s3_client_free(t->s3);
+    t->qconn = t->sconn = NULL;
+    t->s3 = NULL;
+}
+
+static void *job_thread(void *arg)
+{
+    worker_thread *t = arg;
+    worker *w = t->w;
+    const eq_config *cfg = w->cfg;
+    eq_err err;
+    job_run_ctx ctx = {.cfg = cfg, .sconn = &t->sconn, .stop = &w->stop};
+
+    if (s3_client_new(cfg, &t->s3, &err) < 0) {
+        eq_error(t->logctx, "%s", err.msg);
+        goto out;
+    }
+    while (w->stop == JOB_RUN) {
+        queue_job job;
+        bool claimed = false, notified;
+        if (connect_queue(t, true) < 0)
+            break;
+        memset(&job, 0, sizeof job);
+        if (queue_claim(t->qconn, t->id, cfg->lease_seconds, cfg->owner_max_running, &job, &claimed, &err) < 0) {
+            eq_warn(t->logctx, "claim failed: %s", err.msg);
+            queue_job_cleanup(&job);
+            nap(w, 1000, JOB_DRAIN);
+            continue;
+        }
+        if (claimed) {
+            ctx.qconn = t->qconn;
+            ctx.drain_deadline_ms = w->drain_deadline_ms;
+            job_run(&ctx, &job, &err);
+            queue_job_cleanup(&job);
+            continue;
+        }
+        if (w->opts.drain)
+            break; /* nothing ready */
+        /* idle: wait for a NOTIFY, polling as a fallback; look at stop often */
+        for (int waited = 0; waited < cfg->poll_seconds * 1000 && w->stop == JOB_RUN; waited += 500) {
+            if (queue_wait(t->qconn, 500, &notified, &err) < 0) {
+                eq_warn(t->logctx, "wait: %s", err.msg);
+                break;
+            }
+            if (notified)
+                break;
+        }
+    }
+out:
+    thread_cleanup(t);
+    atomic_fetch_sub(&w->jobs_running, 1);
+    atomic_fetch_sub(&w->threads_alive, 1);
+    return NULL;
+}
+
+/* The file name a mail shows: the object's last key segment. */
+static const char *key_basename(const char *key)
+{
+    const char *slash = strrchr(key, '/');
+    return slash ? slash + 1 : key;
+}
+
+/* Sends one pending mail. *did = false when none was due. */
+static int mail_one(worker_thread *t, bool *did, eq_err *err)
+{
+    const eq_config *cfg = t->w->cfg;
+    queue_mail m;
+    mail_export_info info;
+    eq_buf msg;
+    char *url = NULL;
+    bool got = false;
+    int rc = -1;
+    char ctx[96];
+
+    eq_buf_init(&msg, MAIL_MESSAGE_MAX);
+    *did = false;
+    if (queue_mail_claim(t->qconn, t->id, MAIL_LEASE_SECONDS, &m, &got, err) < 0)
+        return -1;
+    if (!got)
+        return 0;
+    *did = true;
+    snprintf(ctx, sizeof ctx, "job=%lld mail=%s attempt=%d", m.job_id, m.mail_kind, m.mail_attempt);
+    memset(&info, 0, sizeof info);
+    info.job_id = m.job_id;
+    info.kind = m.kind;
+    info.to = m.email;
+    info.rows = m.rows;
+    info.bytes = m.bytes;
+    if (strcmp(m.mail_kind, "success") == 0) {
+        info.filename = key_basename(m.object_key);
+        if (s3_presign_get(t->s3, m.object_key, cfg->link_ttl, info.filename, &url, err) < 0)
+            goto fail;
+        info.url = url;
+        info.link_expires_at = time(NULL) + cfg->link_ttl;
+        if (mail_build_success(&info, cfg->smtp_from, &msg, err) < 0)
+            goto fail;
+    } else {
+        info.filename = m.filename[0] ? m.filename : NULL;
+        if (mail_build_failure(&info, m.last_error, cfg->smtp_from, &msg, err) < 0)
+            goto fail;
+    }
+    if (mail_send(cfg, m.email, msg.data, msg.len, err) < 0)
+        goto fail;
+    if (queue_mail_done(t->qconn, m.job_id, err) < 0) {
+        /* sent but not recorded: it may be sent again (same Message-ID) */
+        eq_warn(ctx, "mail sent but not recorded: %s", err->msg);
+        goto out;
+    }
+    eq_info(ctx, "mail sent");
+    rc = 0;
+    goto out;
+fail:
+    eq_warn(ctx, "mail not sent: %s", err->msg);
+    {
+        eq_err e2;
+        if (queue_mail_fail(t->qconn, m.job_id, err->msg, cfg->mail_max_attempts, &e2) < 0)
+            eq_warn(ctx, "could not record the mail failure: %s", e2.msg);
+    }
+    rc = 0; /* a mail failure is the mail's, not the housekeeper's */
+out:
+    free(url);
+    eq_buf_cleanup(&msg);
+    return rc;
+}
+
+/* Deletes objects past their retention and purges old job rows. */
+static void retention_pass(worker_thread *t)
+{
+    eq_err err;
+    int n = 0;
+    for (int i = 0; i < 100 && t->w->stop == JOB_RUN; i++) {
+        queue_expired e;
+        bool got = false;
+        if (queue_expire_claim(t->qconn, EXPIRE_LEASE_SECONDS, &e, &got, &err) < 0) {
+            eq_warn(t->logctx, "retention: %s", err.msg);
+            return;
+        }
+        if (!got)
+            break;
+        if (e.object_key[0] && s3_delete_object(t->s3, e.object_key, &err) < 0) {
+            eq_warn(t->logctx, "retention: job %lld: %s", e.job_id, err.msg);
+            continue; /* the lease expires and it is tried again */
+        }
+        if (queue_expire_done(t->qconn, e.job_id, &err) < 0)
+            eq_warn(t->logctx, "retention: job %lld: %s", e.job_id, err.msg);
+        else
+            eq_info(t->logctx, "job %lld expired: object deleted", e.job_id);
+    }
+    if (queue_purge(t->qconn, t->w->cfg->retention_seconds, &n, &err) < 0)
+        eq_warn(t->logctx, "purge: %s", err.msg);
+    else if (n)
+        eq_info(t->logctx, "purged %d old job rows", n);
+}
+
+static void *housekeeper_thread(void *arg)
+{
+    worker_thread *t = arg;
+    worker *w = t->w;
+    const eq_config *cfg = w->cfg;
+    long long next_rescue = 0, next_retention = 0;
+    eq_err err;
+
+    if (s3_client_new(cfg, &t->s3, &err) < 0) {
+        eq_error(t->logctx, "%s", err.msg);
+        goto out;
+    }
+    while (w->stop < JOB_STOP_NOW) {
+        long long now = job_now_ms();
+        bool jobs_done = atomic_load(&w->jobs_running) == 0, mailed = false;
+        if (connect_queue(t, false) < 0)
+            break;
+        if (now >= next_rescue) {
+            int n = 0;
+            if (queue_rescue(t->qconn, cfg->max_attempts, &n, &err) < 0)
+                eq_warn(t->logctx, "rescue: %s", err.msg);
+            else if (n)
+                eq_info(t->logctx, "rescued %d job(s) whose lease expired", n);
+            next_rescue = now + (cfg->lease_seconds * 1000LL) / 3;
+        }
+        if (w->smtp) {
+            for (int i = 0; i < 50 && w->stop < JOB_STOP_NOW; i++) {
+                bool did = false;
+                if (mail_one(t, &did, &err) < 0) {
+                    eq_warn(t->logctx, "mail pass: %s", err.msg);
+                    break;
+                }
+                if (!did)
+                    break;
+                mailed = true;
+            }
+        }
+        if (w->stop == JOB_RUN && now >= next_retention) {
+            retention_pass(t);
+            next_retention = now + RETENTION_EVERY_MS;
+        }
+        if (jobs_done && !mailed && (w->opts.drain || w->stop != JOB_RUN))
+            break; /* the job threads are gone and no mail was due */
+        if (!mailed)
+            nap(w, 500, JOB_STOP_NOW);
+    }
+out:
+    thread_cleanup(t);
+    atomic_fetch_sub(&w->threads_alive, 1);
+    return NULL;
+}
+
+int worker_main(const eq_config *cfg, const worker_opts *opts)
+{
+    worker w;
+    worker_thread *threads = NULL;
+    sigset_t sigs, old;
+    int n = opts->concurrency < 1 ? 1 : opts->concurrency, started = 0, rc = 0;
+    bool watchdog = false;
+    uint64_t wd_usec = 0;
+    long long next_wd = 0;
+
+    memset(&w, 0, sizeof w);
+    w.cfg = cfg;
+    w.opts = *opts;
+    w.smtp = cfg->smtp_url && cfg->smtp_from;
+    if (gethostname(w.host, sizeof w.host) < 0)
+        snprintf(w.host, sizeof w.host, "localhost");
+    w.host[sizeof w.host - 1] = '\0';
+    if (!w.smtp)
+        eq_warn(NULL, "EXPORTQ_SMTP_URL/EXPORTQ_SMTP_FROM not set: this worker sends no mail "
+                      "(pending mails wait for a worker that can)");
+
+    /* Signals are taken synchronously by the main thread only. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, &old);
+    signal(SIGPIPE, SIG_IGN);
+
+    threads = calloc((size_t)n + 1, sizeof *threads);
+    if (!threads) {
+        eq_error(NULL, "out of memory");
+        return 1;
+    }
+    atomic_store(&w.jobs_running, n);
+    atomic_store(&w.threads_alive, n + 1);
+    for (int i = 0; i <= n; i++) {
+        worker_thread *t = &threads[i];
+        t->w = &w;
+        t->index = i < n ? i : -1;
+        if (i < n) {
+            snprintf(t->id, sizeof t->id, "%s:%d:%d", w.host, (int)getpid(), i);
+            snprintf(t->logctx, sizeof t->logctx, "thread=%d", i);
+        } else {
+            snprintf(t->id, sizeof t->id, "%s:%d:hk", w.host, (int)getpid());
+            snprintf(t->logctx, sizeof t->logctx, "thread=housekeeper");
+        }
+        if (pthread_create(&t->tid, NULL, i < n ? job_thread : housekeeper_thread, t) != 0) {
+            eq_error(NULL, "cannot start thread %d", i);
+            w.stop = JOB_STOP_NOW;
+            atomic_fetch_sub(&w.threads_alive, n + 1 - i);
+            atomic_fetch_sub(&w.jobs_running, i < n ? n - i : 0);
+            rc = 1;
+            break;
+        }
+        started++;
+    }
+    eq_info(NULL, "worker started: %d job thread(s)%s", n, opts->drain ? ", exits when the queue is empty" : "");
+    sd_notify(0, "READY=1\nSTATUS=claiming jobs");
+    watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
+
+    while (atomic_load(&w.threads_alive) > 0) {
+        struct timespec ts = {0, 250 * 1000000L};
+        int sig = sigtimedwait(&sigs, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            if (w.stop == JOB_RUN) {
+                w.drain_deadline_ms = job_now_ms() + cfg->drain_seconds * 1000LL;
+                w.stop = JOB_DRAIN;
+                sd_notify(0, "STOPPING=1\nSTATUS=draining");
+                eq_info(NULL, "signal %d: draining (running jobs have %d s, then are released; "
+                              "signal again to stop now)", sig, cfg->drain_seconds);
+            } else {
+                w.stop = JOB_STOP_NOW;
+                eq_info(NULL, "signal %d again: releasing running jobs now", sig);
+            }
+        }
+        if (w.stop == JOB_DRAIN && job_now_ms() >= w.drain_deadline_ms)
+            w.stop = JOB_STOP_NOW;
+        if (watchdog && job_now_ms() >= next_wd) {
+            sd_notify(0, "WATCHDOG=1");
+            next_wd = job_now_ms() + (long long)(wd_usec / 2000);
+        }
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(threads[i].tid, NULL);
+    free(threads);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    eq_info(NULL, "worker stopped");
+    return rc;
+}
