@@ -706,11 +706,11 @@ static enum MHD_Result handle_stream(http_server *s, struct MHD_Connection *c, r
         http_problem_set(&p, 503, "unavailable", "the server is stopping");
         return respond_problem(c, r, &p);
     }
-    /* wait for the first output before answering, so a query that fails at
-     * once (a kind function refusing its parameters) is a JSON error, not a
-     * 200 with a cut body */
+    /* wait for the first row (COPY sends the header line before running the
+     * query) before answering, so a query that fails at once (a kind function
+     * refusing its parameters) is a JSON error, not a 200 with a cut body */
     rc = http_stream_pump(r->stream, &err);
-    if (rc == HTTP_PUMP_WOULD_BLOCK) {
+    if (rc == HTTP_PUMP_WOULD_BLOCK || (rc == HTTP_PUMP_DATA && !http_stream_started(r->stream))) {
         if (http_stream_suspend(r->stream, c, s->watch, &err) == 0)
             return MHD_YES;
         rc = -1;
@@ -942,12 +942,12 @@ int http_server_new(const eq_config *cfg, http_server **out, eq_err *err)
         goto fail;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)MHD_THREADS, MHD_OPTION_NOTIFY_COMPLETED,
                                  on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
-                                 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_EXTERNAL_LOGGER,
-                                 mhd_log, s, MHD_OPTION_END);
+                                 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!s->daemon) {
         eq_fail(err, EQ_ERR_IO, "cannot listen on %s (address in use or not available?)", cfg->http_listen);
         goto fail;

@@ -118,6 +118,11 @@ fail:
     return -1;
 }
 
+bool http_stream_started(const http_stream *s)
+{
+    return s->done || export_source_rows(s->src) > 0 || pending_len(s) >= HTTP_STREAM_LOW_WATER;
+}
+
 int http_stream_suspend(http_stream *s, struct MHD_Connection *conn, http_watch *watch, eq_err *err)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);

@@ -49,6 +49,12 @@ int http_stream_start(const char *source_url, const export_kind *kind, const cha
  * left (HTTP_PUMP_DONE), or it failed (-1, err set). */
 int http_stream_pump(http_stream *s, eq_err *err) EQ_MUST;
 
+/* True once the export is past its start: a data row came (not just the
+ * header line), or it is complete, or a buffer's worth is pending. The server
+ * waits for this before sending 200, so a query that fails at once (a kind
+ * function refusing its parameters) can still be a JSON error. */
+bool http_stream_started(const http_stream *s);
+
 /* Suspends conn and asks the watcher to resume it when the source is ready
  * (or the client hangs up). Call only after HTTP_PUMP_WOULD_BLOCK, from an
  * MHD callback of that connection. */
