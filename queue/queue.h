@@ -55,7 +55,8 @@ typedef struct queue_enqueue_req {
     const char *email;           /* NULL = no mail */
     const char *owner;           /* NULL = no owner; else params.owner is forced to it */
     int priority;                /* -1000..1000, higher first */
-    const char *dedupe_key;      /* NULL, or: returns the queued/running job with this key */
+    const char *dedupe_key;      /* NULL, or: returns the queued/running job with this key
+                                    (keys are per owner: one owner never gets another's job) */
     const char *idempotency_key; /* NULL, or: unique per owner forever (HTTP Idempotency-Key) */
     bool *existing;              /* optional out: true when an existing job was returned */
 } queue_enqueue_req;
@@ -76,7 +77,9 @@ typedef struct queue_job {
     char email[QUEUE_EMAIL_MAX];      /* "" = no mail */
     char owner[QUEUE_OWNER_MAX];      /* "" = no owner */
     char object_token[64];            /* random per job, stable across attempts */
-    char function[512];               /* the kind's regproc::text, already quoted by PG */
+    char function[512];               /* the kind's function, schema-qualified and quoted by
+                                         PG (quote_ident): "app.export_x"; "" when the
+                                         function was dropped (fail the job, not retryable) */
     char filename[QUEUE_NAME_MAX];    /* the kind's file name, "" = none */
     char *options;                    /* heap: the kind's options JSON object text */
     char prev_upload_id[QUEUE_UPLOAD_MAX]; /* left by a dead attempt: abort it; "" = none */
@@ -86,7 +89,8 @@ typedef struct queue_job {
 void queue_job_cleanup(queue_job *job);
 
 /* Claims the next ready job (priority desc, run_at, id) whose owner has fewer
- * than owner_max_running running jobs; one short SKIP LOCKED transaction.
+ * than owner_max_running running jobs (<= 0: no cap; jobs without an owner
+ * are never capped); one short SKIP LOCKED transaction.
  * On a claim: state running, attempts + 1, lease = now + lease_seconds,
  * *claimed = true and `job` filled (call queue_job_cleanup() after).
  * Nothing ready: *claimed = false, returns 0. worker_id: 1..127 bytes. */

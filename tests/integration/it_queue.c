@@ -486,6 +486,39 @@ static void test_listen_wait(void **state)
     PQfinish(listener);
 }
 
+/* Heartbeats must stay HOT (no index on lease/progress columns): counted with
+ * the transaction-level statistics, so no waiting for the stats collector. */
+static void test_heartbeat_is_hot(void **state)
+{
+    queue_job job = {0};
+    eq_err err;
+    char sql[256];
+    (void)state;
+    reset();
+    enq("u1", 0, NULL);
+    assert_true(claim("w1", 0, &job));
+    /* these counters also hold earlier, not yet flushed transactions of this
+     * backend, and are not flushed inside a transaction block: use deltas */
+    PQclear(tq(db.conn, "BEGIN"));
+    long long updated0 = tq_ll(db.conn, "SELECT pg_stat_get_xact_tuples_updated('exportq.jobs'::regclass)");
+    long long hot0 = tq_ll(db.conn, "SELECT pg_stat_get_xact_tuples_hot_updated('exportq.jobs'::regclass)");
+    for (int i = 1; i <= 10; i++) {
+        snprintf(sql, sizeof sql, "SELECT exportq.heartbeat(%lld, 'w1', 1, 30, %d, %d)", job.id, i * 100, i * 1000);
+        char outcome[16];
+        tq_str(db.conn, outcome, sizeof outcome, "%s", sql);
+        assert_string_equal(outcome, "ok");
+    }
+    long long updated = tq_ll(db.conn, "SELECT pg_stat_get_xact_tuples_updated('exportq.jobs'::regclass)");
+    long long hot = tq_ll(db.conn, "SELECT pg_stat_get_xact_tuples_hot_updated('exportq.jobs'::regclass)");
+    PQclear(tq(db.conn, "COMMIT"));
+    assert_int_equal(updated - updated0, 10);
+    assert_int_equal(hot - hot0, 10);
+    /* and through the C API the progress is recorded */
+    assert_int_equal(queue_heartbeat(db.conn, &job, 30, 12345, 678910, &err), 0);
+    assert_int_equal(tq_ll(db.conn, "SELECT bytes FROM exportq.status(%lld)", job.id), 678910);
+    queue_job_cleanup(&job);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -500,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_retention),
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_listen_wait),
+        cmocka_unit_test(test_heartbeat_is_hot),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
