@@ -200,3 +200,51 @@ mail_wait() {  # mail_wait N TIMEOUT_S
   wait_for "[ \"\$(mail_count)\" -ge $n ]" "$timeout" \
     || fail "mail_wait: expected >= $n messages in $EXPORTQ_TEST_MAILDIR within ${timeout}s, have $(mail_count)"
 }
+
+# ---- per-test isolation -------------------------------------------------------------
+# use_fresh_db [NAME]: creates an empty database for this test on the test server,
+# points EXPORTQ_DATABASE_URL / PGDATABASE at it, runs `exportq migrate` when
+# EXPORTQ_BIN is set, and drops the database at exit.
+use_fresh_db() {
+  local name=${1:-t_$(basename "${0%.*}")_$$}
+  name=$(echo "$name" | tr -c 'a-zA-Z0-9_\n' '_' | cut -c1-60)
+  psql -XAtq -d postgres -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name" >/dev/null
+  export PGDATABASE=$name
+  export EXPORTQ_DATABASE_URL="postgresql://$PGUSER@$PGHOST:$PGPORT/$name"
+  unset EXPORTQ_SOURCE_DATABASE_URL
+  on_exit "psql -XAtq -d postgres -c 'DROP DATABASE IF EXISTS $name WITH (FORCE)' >/dev/null 2>&1"
+  if [ -n "${EXPORTQ_BIN:-}" ]; then "$EXPORTQ_BIN" migrate >/dev/null; fi
+}
+
+# mail_for ADDR: the newest .eml whose envelope recipient is ADDR (empty if none).
+mail_for() {
+  local envf
+  envf=$(grep -lx "RCPT_TO=$1" "$EXPORTQ_TEST_MAILDIR"/*.env 2>/dev/null | sort | tail -n 1)
+  [ -n "$envf" ] && echo "${envf%.env}.eml"
+  return 0
+}
+
+# mail_link EML: the first http(s) URL in the message body, decoded (quoted-printable).
+mail_link() {
+  /usr/bin/python3 - "$1" <<'PY'
+import email, re, sys
+from email import policy
+msg = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=policy.default)
+body = msg.get_body(preferencelist=('plain',)).get_content()
+m = re.search(r'https?://\S+', body)
+print(m.group(0) if m else '')
+PY
+}
+
+# s3_list_keys PREFIX: the object keys under PREFIX in the test bucket, one a line.
+s3_list_keys() {
+  local enc
+  enc=$(/usr/bin/python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="-_.~"))' "$1")
+  s3_curl GET "/$EXPORTQ_S3_BUCKET?list-type=2&prefix=$enc" | grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g'
+  return 0
+}
+
+# uploads_under PREFIX: how many multipart uploads are in progress under PREFIX.
+uploads_under() {
+  s3_list_uploads | grep -o "<Key>$1[^<]*</Key>" | wc -l
+}
