@@ -25,7 +25,7 @@
 
 #include "common/error.h"
 
-#define EXPORT_KIND_NAME_MAX 63       /* bytes, without the NUL */
+#define EXPORT_KIND_NAME_MAX 64       /* bytes, without the NUL */
 #define EXPORT_KIND_FUNCTION_MAX 300  /* "schema"."function", quoted */
 #define EXPORT_KIND_FILENAME_MAX 255
 #define EXPORT_GZIP_LEVEL_DEFAULT 6
@@ -45,7 +45,7 @@ typedef struct export_kind {
     export_options options;
 } export_kind;
 
-/* Kind names: 1..63 bytes of [A-Za-z0-9_.-], starting with a letter or digit. */
+/* Kind names: 1..64 bytes of [A-Za-z0-9_.-], starting with a letter or digit. */
 bool export_kind_name_valid(const char *name);
 
 /* The defaults: no gzip (level 6), no BOM, no guard, header on. */

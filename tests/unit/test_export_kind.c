@@ -24,9 +24,9 @@ static void test_names(void **state)
     assert_false(export_kind_name_valid("caf\xc3\xa9"));
     char longname[80];
     memset(longname, 'a', sizeof longname);
-    longname[64] = '\0';
+    longname[65] = '\0';
     assert_false(export_kind_name_valid(longname));
-    longname[63] = '\0';
+    longname[64] = '\0';
     assert_true(export_kind_name_valid(longname));
 }
 
