@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# kill -9 of a worker in the middle of a multipart export -> another worker
+# rescues the job once the lease expires -> the job succeeds on attempt 2 with
+# exactly one object (byte-equal to psql's COPY), exactly one email, and no
+# multipart upload left in ListMultipartUploads.
+. "$EXPORTQ_SOURCE_DIR/tests/harness/lib.sh"
+use_fresh_db
+export EXPORTQ_S3_PREFIX="it-crash-$$-$(date +%s)/"
+export EXPORTQ_PART_SIZE=5242880 EXPORTQ_UPLOAD_CONCURRENCY=2 EXPORTQ_LEASE_SECONDS=5
+t=$(tmpdir)
+
+# A kind that streams ~40 MB over a few seconds (it pauses every 20,000 rows),
+# so the kill lands while parts are being uploaded.
+psql_q "CREATE SCHEMA app;
+  -- STABLE + LANGUAGE sql: PostgreSQL inlines it, so rows stream (a VOLATILE or
+  -- plpgsql set-returning function is materialised whole before COPY sends a byte)
+  CREATE FUNCTION app.slow_rows(params jsonb) RETURNS TABLE(n int, payload text)
+  LANGUAGE sql STABLE AS \$\$
+    SELECT i, repeat(md5(i::text), 6) FROM generate_series(1, (params->>'rows')::int) i
+    WHERE i % 20000 <> 0 OR pg_sleep((params->>'pause')::float8) IS NOT NULL
+  \$\$;
+  SELECT exportq.define_kind('slow', 'app.slow_rows', 'slow.csv')" >/dev/null
+addr="crash-$$@example.test"
+id=$("$EXPORTQ_BIN" enqueue slow --param rows=200000 --param pause=0.4 --email "$addr" --owner crash)
+
+"$EXPORTQ_BIN" worker 2> "$t/worker1.log" &
+w1=$!
+on_exit "kill -9 $w1 2>/dev/null"
+wait_for "[ -n \"\$(psql_q \"SELECT upload_id FROM exportq.jobs WHERE id = $id AND bytes > 0\")\" ]" 60 \
+  || { cat "$t/worker1.log" >&2; fail "the first worker never got into a multipart upload"; }
+kill -9 $w1
+wait $w1 2>/dev/null || true
+ok "worker killed with SIGKILL mid-export ($(psql_q "SELECT bytes FROM exportq.jobs WHERE id = $id") bytes sent)"
+assert_eq running "$(psql_q "SELECT state FROM exportq.status($id)")" "the job still looks running"
+[ "$(uploads_under "$EXPORTQ_S3_PREFIX")" -ge 1 ] || fail "expected the dead attempt's upload in progress"
+
+"$EXPORTQ_BIN" worker 2> "$t/worker2.log" &
+w2=$!
+on_exit "kill -9 $w2 2>/dev/null"
+wait_for "[ \"\$(psql_q \"SELECT state FROM exportq.status($id)\")\" = succeeded ]" 120 \
+  || { cat "$t/worker2.log" >&2; fail "job $id was not rescued and completed"; }
+wait_for "[ -n \"\$(mail_for $addr)\" ]" 30 || fail "no mail after the rescue"
+sleep 2   # give a duplicate mail, if any, time to arrive
+kill -TERM $w2; wait $w2 || fail "the second worker did not exit cleanly on SIGTERM"
+ok "rescued and completed by the second worker"
+
+assert_eq 2 "$(psql_q "SELECT attempts FROM exportq.status($id)")" "the lost attempt was counted"
+keys=$(s3_list_keys "$EXPORTQ_S3_PREFIX")
+assert_eq 1 "$(echo "$keys" | grep -c .)" "exactly one object for the job"
+assert_eq 0 "$(uploads_under "$EXPORTQ_S3_PREFIX")" "no multipart upload left behind"
+assert_eq 1 "$(grep -lx "RCPT_TO=$addr" "$EXPORTQ_TEST_MAILDIR"/*.env | wc -l)" "exactly one email"
+s3_get_file "$keys" "$t/obj.csv"
+psql -XAq -c "COPY (SELECT * FROM app.slow_rows('{\"rows\":\"200000\",\"pause\":\"0\"}'::jsonb)) TO STDOUT WITH (FORMAT csv, HEADER)" > "$t/want.csv"
+assert_eq "$(sha256_of "$t/want.csv")" "$(sha256_of "$t/obj.csv")" "the object equals psql's COPY"
+ok "one object ($(stat -c %s "$t/obj.csv") bytes, equal to COPY), one email, no leftover upload"
