@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+__attribute__((format(printf, 4, 0)))
 static int vfail(eq_err *err, eq_code code, bool retry, const char *fmt, va_list ap)
 {
     if (!err)
