@@ -860,6 +860,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     free(r);
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) EQ_PRINTF(2, 0);
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
