@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+"""s3proxy.py - a fault-injecting HTTP proxy in front of the test S3 server.
+
+Forwards every request unchanged (the Host header too, so SigV4 signatures
+stay valid) to --upstream, except that a share (--ratio) of the UploadPart
+requests (PUT ...?partNumber=N&uploadId=...) fail, cycling through --modes:
+  500       HTTP 500 <Error><Code>InternalError</Code>
+  503       HTTP 503 <Error><Code>ServiceUnavailable</Code>
+  slowdown  HTTP 503 <Error><Code>SlowDown</Code>
+  error200  HTTP 200 whose body is an <Error> (InternalError)
+  drop      the connection is closed without a reply
+  slow      the reply is held back --slow-seconds before being forwarded
+The draws come from random.Random(--seed), so a run is repeatable. Counters
+are written as JSON to --stats after every request; the bound port to
+--port-file. Python standard library only. Stop it with SIGTERM.
+
+  /usr/bin/python3 s3proxy.py --upstream 127.0.0.1:7480 --port-file P \
+      --stats S --ratio 0.4 --modes 500,503,slowdown,error200,drop,slow
+"""
+import argparse
+import http.client
+import http.server
+import json
+import os
+import random
+import socket
+import threading
+import time
+
+HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
+
+
+def error_xml(code):
+    return ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>%s</Code>"
+            "<Message>injected by s3proxy</Message><RequestId>s3proxy-%d</RequestId></Error>"
+            % (code, int(time.time() * 1000))).encode()
+
+
+class State:
+    def __init__(self, args):
+        self.args = args
+        self.rng = random.Random(args.seed)
+        self.lock = threading.Lock()
+        self.modes = [m for m in args.modes.split(",") if m]
+        self.next_mode = 0
+        self.stats = {"requests": 0, "upload_part": 0, "failed": 0, "by_mode": {}}
+
+    def decide(self, is_part):
+        with self.lock:
+            self.stats["requests"] += 1
+            if not is_part:
+                return None
+            self.stats["upload_part"] += 1
+            if not self.modes or self.rng.random() >= self.args.ratio:
+                return None
+            mode = self.modes[self.next_mode % len(self.modes)]
+            self.next_mode += 1
+            self.stats["failed"] += 1
+            self.stats["by_mode"][mode] = self.stats["by_mode"].get(mode, 0) + 1
+            return mode
+
+    def save(self):
+        if not self.args.stats:
+            return
+        with self.lock:
+            data = json.dumps(self.stats)
+        tmp = self.args.stats + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(data)
+        os.replace(tmp, self.args.stats)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *a):
+        pass
+
+    def _body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        chunks, left = [], n
+        while left > 0:
+            c = self.rfile.read(min(left, 1 << 20))
+            if not c:
+                break
+            chunks.append(c)
+            left -= len(c)
+        return b"".join(chunks)
+
+    def _reply(self, status, body, headers=()):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _handle(self):
+        st = self.server.state
+        body = self._body()
+        q = self.path.partition("?")[2]
+        is_part = self.command == "PUT" and "partNumber=" in q and "uploadId=" in q
+        mode = st.decide(is_part)
+        st.save()
+        xml = [("Content-Type", "application/xml")]
+        if mode == "500":
+            return self._reply(500, error_xml("InternalError"), xml)
+        if mode == "503":
+            return self._reply(503, error_xml("ServiceUnavailable"), xml)
+        if mode == "slowdown":
+            return self._reply(503, error_xml("SlowDown"), xml)
+        if mode == "error200":
+            return self._reply(200, error_xml("InternalError"), xml)
+        if mode == "drop":
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return None
+        if mode == "slow":
+            time.sleep(st.args.slow_seconds)
+        host, _, port = st.args.upstream.partition(":")
+        up = http.client.HTTPConnection(host, int(port or 80), timeout=120)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+            up.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            for k, v in headers.items():
+                up.putheader(k, v)
+            up.endheaders(body if body or self.command in ("PUT", "POST") else None)
+            r = up.getresponse()
+            data = r.read()
+            out = [(k, v) for k, v in r.getheaders() if k.lower() not in HOP and k.lower() != "content-length"]
+            self._reply(r.status, data, out)
+        finally:
+            up.close()
+        return None
+
+    def _safe(self):
+        try:
+            self._handle()
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            self.close_connection = True
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _safe
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--upstream", required=True, help="host:port of the real S3 server")
+    ap.add_argument("--listen", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file")
+    ap.add_argument("--stats")
+    ap.add_argument("--ratio", type=float, default=0.3)
+    ap.add_argument("--modes", default="500,503,slowdown,error200,drop,slow")
+    ap.add_argument("--slow-seconds", type=float, default=3.0)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    srv = http.server.ThreadingHTTPServer((args.listen, args.port), Handler)
+    srv.daemon_threads = True
+    srv.state = State(args)
+    srv.state.save()
+    if args.port_file:
+        tmp = args.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(srv.server_address[1]))
+        os.replace(tmp, args.port_file)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
