@@ -201,6 +201,25 @@ int queue_expire_done(PGconn *conn, long long job_id, eq_err *err) EQ_MUST;
  * more than keep_seconds ago. *n = rows deleted. */
 int queue_purge(PGconn *conn, long keep_seconds, int *n, eq_err *err) EQ_MUST;
 
+/* ---- orphaned multipart uploads ---------------------------------------- */
+
+typedef struct queue_orphan {
+    long long job_id;
+    char owner[QUEUE_OWNER_MAX];      /* with job_id, object_token and filename: */
+    char kind[QUEUE_KIND_MAX];        /* what object_key_build() needs to find the key */
+    char object_token[64];
+    char filename[QUEUE_NAME_MAX];    /* the kind's file name, "" = none */
+    char upload_id[QUEUE_UPLOAD_MAX]; /* the upload to abort */
+} queue_orphan;
+
+/* Claims one failed or cancelled job, finished more than grace_seconds ago,
+ * that still records a multipart upload (its worker was gone when it was
+ * cancelled or failed by the rescuer); leased for lease_seconds. The caller
+ * aborts the upload (NoSuchUpload counts as done), then queue_orphan_done(). */
+int queue_orphan_claim(PGconn *conn, int grace_seconds, int lease_seconds, queue_orphan *o,
+                       bool *got, eq_err *err) EQ_MUST;
+int queue_orphan_done(PGconn *conn, long long job_id, const char *upload_id, eq_err *err) EQ_MUST;
+
 /* ---- wake-ups ---------------------------------------------------------- */
 
 /* LISTEN exportq_jobs on conn (a connection kept for waiting). */

@@ -1,4 +1,5 @@
-/* queue_mail.c - mail bookkeeping and retention of finished jobs; see queue.h */
+/* queue_mail.c - mail bookkeeping, retention of finished jobs and orphaned
+ * uploads: the housekeeping a worker does between jobs; see queue.h */
 #include "queue/queue.h"
 
 #include <stdio.h>
@@ -106,4 +107,41 @@ int queue_purge(PGconn *conn, long keep_seconds, int *n, eq_err *err)
     *n = (int)queue_pg_ll(res, 0, 0);
     PQclear(res);
     return 0;
+}
+
+int queue_orphan_claim(PGconn *conn, int grace_seconds, int lease_seconds, queue_orphan *o,
+                       bool *got, eq_err *err)
+{
+    char grace[16], lease[16];
+    const char *params[2] = {grace, lease};
+    PGresult *res = NULL;
+    *got = false;
+    memset(o, 0, sizeof *o);
+    snprintf(grace, sizeof grace, "%d", grace_seconds);
+    snprintf(lease, sizeof lease, "%d", lease_seconds);
+    if (queue_exec(conn, "claim orphaned upload",
+                   "SELECT id, owner, kind, object_token, filename, upload_id "
+                   "FROM exportq.orphan_claim($1::int, $2::int)",
+                   2, params, &res, err) < 0)
+        return -1;
+    if (PQntuples(res) == 1) {
+        o->job_id = queue_pg_ll(res, 0, 0);
+        queue_pg_str(res, 0, 1, o->owner, sizeof o->owner);
+        queue_pg_str(res, 0, 2, o->kind, sizeof o->kind);
+        queue_pg_str(res, 0, 3, o->object_token, sizeof o->object_token);
+        queue_pg_str(res, 0, 4, o->filename, sizeof o->filename);
+        queue_pg_str(res, 0, 5, o->upload_id, sizeof o->upload_id);
+        *got = true;
+    }
+    PQclear(res);
+    return 0;
+}
+
+int queue_orphan_done(PGconn *conn, long long job_id, const char *upload_id, eq_err *err)
+{
+    char id[24];
+    const char *params[2] = {id, upload_id};
+    snprintf(id, sizeof id, "%lld", job_id);
+    return queue_exec(conn, "orphaned upload aborted",
+                      "SELECT exportq.orphan_done($1::bigint, $2)", 2, params, NULL, err);
 }

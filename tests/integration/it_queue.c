@@ -486,6 +486,55 @@ static void test_listen_wait(void **state)
     PQfinish(listener);
 }
 
+static void test_orphaned_upload(void **state)
+{
+    eq_err err;
+    bool got = false, ok = false;
+    queue_job job = {0};
+    queue_orphan o;
+    int n = 0;
+    (void)state;
+    reset();
+    long long id = enq("u7", 0, NULL);
+    assert_true(claim("w1", 0, &job));
+    assert_int_equal(queue_set_upload(db.conn, &job, "upload-X", &err), 0);
+    /* the worker vanishes; the user cancels */
+    assert_int_equal(queue_cancel(db.conn, id, &ok, &err), 0);
+    assert_true(ok);
+    /* within the grace period the (maybe live) worker is left to abort it */
+    assert_int_equal(queue_orphan_claim(db.conn, 60, 30, &o, &got, &err), 0);
+    assert_false(got);
+    PQclear(tq(db.conn, "UPDATE exportq.jobs SET finished_at = now() - interval '2 minutes' WHERE id = %lld", id));
+    assert_int_equal(queue_orphan_claim(db.conn, 60, 30, &o, &got, &err), 0);
+    assert_true(got);
+    assert_int_equal(o.job_id, id);
+    assert_string_equal(o.upload_id, "upload-X");
+    assert_string_equal(o.owner, "u7");
+    assert_string_equal(o.object_token, job.object_token);
+    assert_string_equal(o.filename, "rows.csv");
+    assert_int_equal(queue_orphan_claim(db.conn, 60, 30, &o, &got, &err), 0);
+    assert_false(got); /* leased */
+    assert_int_equal(queue_orphan_done(db.conn, id, "upload-X", &err), 0);
+    char up[32];
+    tq_str(db.conn, up, sizeof up, "SELECT coalesce(upload_id, 'none') FROM exportq.jobs WHERE id = %lld", id);
+    assert_string_equal(up, "none");
+    queue_job_cleanup(&job);
+    /* failed by the rescuer with an upload recorded: the same */
+    long long id2 = enq("u7", 0, NULL);
+    assert_true(claim("w1", 0, &job));
+    assert_int_equal(queue_set_upload(db.conn, &job, "upload-Y", &err), 0);
+    expire_lease(id2);
+    assert_int_equal(queue_rescue(db.conn, 1, &n, &err), 0);
+    assert_int_equal(n, 1);
+    state_is(id2, "failed");
+    PQclear(tq(db.conn, "UPDATE exportq.jobs SET finished_at = now() - interval '2 minutes' WHERE id = %lld", id2));
+    assert_int_equal(queue_orphan_claim(db.conn, 60, 30, &o, &got, &err), 0);
+    assert_true(got);
+    assert_int_equal(o.job_id, id2);
+    assert_string_equal(o.upload_id, "upload-Y");
+    queue_job_cleanup(&job);
+}
+
 /* Heartbeats must stay HOT (no index on lease/progress columns): counted with
  * the transaction-level statistics, so no waiting for the stats collector. */
 static void test_heartbeat_is_hot(void **state)
@@ -534,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_listen_wait),
         cmocka_unit_test(test_heartbeat_is_hot),
+        cmocka_unit_test(test_orphaned_upload),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

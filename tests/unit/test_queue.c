@@ -148,6 +148,9 @@ static void test_embedded_migrations(void **state)
     }
     assert_int_equal(schema_migrations[0].version, 1);
     assert_string_equal(schema_migrations[0].name, "queue");
+    assert_true(schema_migrations_count >= 2);
+    assert_int_equal(schema_migrations[1].version, 2);
+    assert_string_equal(schema_migrations[1].name, "orphan_uploads");
 }
 
 int main(void)
