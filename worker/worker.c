@@ -104,6 +104,7 @@ static void *job_thread(void *arg)
         eq_error(t->logctx, "%s", err.msg);
         goto out;
     }
+    ctx.s3 = t->s3;
     while (w->stop == JOB_RUN) {
         queue_job job;
         bool claimed = false, notified;
