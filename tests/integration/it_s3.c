@@ -227,7 +227,7 @@ static int curl_get(const char *url, const char *hdr, const char *out)
     if (!fgets(status, sizeof status, p))
         status[0] = '\0';
     pclose(p);
-    return atoi(status); /* test code: curl prints exactly 3 digits */
+    return (int)strtol(status, NULL, 10);
 }
 
 static void test_presigned_get(void **state)
