@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# export_bench.sh - the async export path (issue 4): `exportq worker --drain`
+# exporting BENCH_ROWS seed-shaped rows of one owner to S3, side by side with
+# two baselines measured in the same run against the same servers:
+#   (a) psql COPY ... TO STDOUT > /dev/null       (what the database alone costs)
+#   (b) psql COPY ... | /usr/bin/aws s3 cp - s3://  (the obvious shell pipeline)
+# Each timed case runs BENCH_RUNS times (default 3), interleaved, and prints
+# median (min..max). Also: the uploaded object's sha256 against psql's COPY
+# output (once), a part size / concurrency sweep, and the peak RSS at
+# BENCH_BIG_ROWS rows.
+#
+#   bench/export_bench.sh
+#   BENCH_ROWS=200000 BENCH_BIG_ROWS=0 bench/export_bench.sh     (short)
+#
+# Env: BENCH_ROWS (1000000), BENCH_BIG_ROWS (10000000; 0 skips), BENCH_RUNS (3),
+# BENCH_SWEEP ("PART:CONC ..." settings tried once each; "" skips),
+# BENCH_STATE (/tmp/exportq-bench), BENCH_KEEP=1 (leave the servers up),
+# S3_OBJECTSTORE / S3_MEMSTORE_BYTES (S3 server storage; memstore 8 GiB default).
+# Everything talks to 127.0.0.1 only. Mail is off (SMTP unset): only the export
+# is measured. No figure is asserted; the script fails only on wrong bytes or
+# a failed job.
+. "$(dirname "$0")/common.sh"
+
+ROWS=${BENCH_ROWS:-1000000}
+BIG=${BENCH_BIG_ROWS:-10000000}
+RUNS=${BENCH_RUNS:-3}
+SWEEP=${BENCH_SWEEP-5242880:2 5242880:4 8388608:2 8388608:4 8388608:8 16777216:2 16777216:4}
+OWNER=bench-$ROWS
+BIGOWNER=bench-$BIG
+
+bench_setup
+T=$(mktemp -d /tmp/exportq-bench-run.XXXXXX)
+bench_on_exit "rm -rf '$T'"
+AWS=(/usr/bin/aws --endpoint-url "$EXPORTQ_S3_ENDPOINT")
+BUCKET=$EXPORTQ_S3_BUCKET
+export EXPORTQ_S3_PREFIX=bench/
+
+bench_seed "$OWNER" "$ROWS"
+[ "$BIG" -gt 0 ] && bench_seed "$BIGOWNER" "$BIG"
+
+# ---- one run of each case ------------------------------------------------------------
+# Each appends one line to $T/<case>.dat:
+#   wall_s maxrss_kib user_s sys_s job_s bytes pg_cpu_s rgw_cpu_s osd_cpu_s busy_pct
+
+run_copy() {  # run_copy OWNER DAT
+  local b a
+  b=$(cpu_snap)
+  timed "$T/t" bash -c 'psql -XAtq -c "$1" >/dev/null' _ "$(copy_sql "$1")"
+  a=$(cpu_snap end)
+  echo "$(tail -n 1 "$T/t") - $REF_BYTES $(cpu_diff "$b" "$a")" >>"$2"
+}
+
+run_aws() {  # run_aws OWNER KEY DAT
+  local b a
+  b=$(cpu_snap)
+  timed "$T/t" bash -c 'set -o pipefail; psql -XAtq -c "$1" | "${@:2}"' _ \
+    "$(copy_sql "$1")" "${AWS[@]}" s3 cp --only-show-errors - "s3://$BUCKET/$2"
+  a=$(cpu_snap end)
+  echo "$(tail -n 1 "$T/t") - $REF_BYTES $(cpu_diff "$b" "$a")" >>"$3"
+}
+
+# run_worker KIND OWNER DAT [VAR=VALUE...]: enqueue, `worker --drain`; sets JOB and KEY
+run_worker() {
+  local kind=$1 owner=$2 dat=$3 b a st
+  shift 3
+  JOB=$("$EXPORTQ_BIN" enqueue "$kind" --owner "$owner")
+  b=$(cpu_snap)
+  timed "$T/t" env "$@" "$EXPORTQ_BIN" worker --drain 2>>"$T/worker.log" \
+    || { tail -n 20 "$T/worker.log" >&2; bench_die "worker --drain failed"; }
+  a=$(cpu_snap end)
+  st=$(psql -XAtq -F ' ' -c "SELECT state, extract(epoch FROM finished_at - started_at), bytes, object_key
+                                FROM exportq.jobs WHERE id = $JOB")
+  read -r state job_s bytes KEY <<<"$st"
+  [ "$state" = succeeded ] || { tail -n 20 "$T/worker.log" >&2; bench_die "job $JOB is $state"; }
+  echo "$(tail -n 1 "$T/t") $job_s $bytes $(cpu_diff "$b" "$a")" >>"$dat"
+}
+
+s3_sha() { "${AWS[@]}" s3 cp --only-show-errors "s3://$BUCKET/$1" - | sha256sum | cut -d' ' -f1; }
+s3_rm() { "${AWS[@]}" s3 rm --only-show-errors "s3://$BUCKET/$1" >/dev/null || true; }
+
+# ---- correctness first: the reference bytes, and a warm cache --------------------------
+hr "export of $ROWS rows (owner $OWNER), $RUNS runs per case, interleaved"
+psql -XAtq -c "$(copy_sql "$OWNER")" >"$T/ref.csv"
+REF_BYTES=$(stat -c %s "$T/ref.csv")
+REF_SHA=$(sha256sum "$T/ref.csv" | cut -d' ' -f1)
+rm -f "$T/ref.csv"
+echo "psql COPY output: $REF_BYTES bytes, sha256 $REF_SHA"
+
+for ((i = 1; i <= RUNS; i++)); do
+  bench_log "run $i/$RUNS"
+  run_copy "$OWNER" "$T/copy.dat"
+  run_aws "$OWNER" "bench/aws-$i.csv" "$T/aws.dat"
+  if [ "$i" = 1 ]; then
+    sha=$(s3_sha "bench/aws-$i.csv")
+    [ "$sha" = "$REF_SHA" ] || bench_die "the awscli object differs from psql's COPY ($sha)"
+  fi
+  s3_rm "bench/aws-$i.csv"
+  run_worker bench_raw "$OWNER" "$T/worker.dat"
+  if [ "$i" = 1 ]; then
+    sha=$(s3_sha "$KEY")
+    [ "$sha" = "$REF_SHA" ] || bench_die "job $JOB's object differs from psql's COPY ($sha)"
+    echo "verified: job $JOB's S3 object and the awscli object both have sha256 $REF_SHA"
+  fi
+  s3_rm "$KEY"
+  run_worker user_activity "$OWNER" "$T/guard.dat"
+  s3_rm "$KEY"
+done
+
+# ---- the table ------------------------------------------------------------------------
+row() {  # row LABEL DAT: median (min..max) of the wall time, the job time, MB/s, RSS, CPU
+  local label=$1 dat=$2 w j r
+  read -r wm wl wh <<<"$(stats "$dat" 1)"
+  read -r jm jl jh <<<"$(stats "$dat" 5)"
+  read -r rm_ _ rh <<<"$(stats "$dat" 2)"
+  read -r um _ _ <<<"$(stats "$dat" 3)"
+  read -r sm _ _ <<<"$(stats "$dat" 4)"
+  read -r pg _ _ <<<"$(stats "$dat" 7)"
+  read -r rgw _ _ <<<"$(stats "$dat" 8)"
+  read -r osd _ _ <<<"$(stats "$dat" 9)"
+  read -r busy _ _ <<<"$(stats "$dat" 10)"
+  local bytes
+  bytes=$(tail -n 1 "$dat" | awk '{print $6}')
+  w="$wm ($wl..$wh)"
+  if [ "$jm" = "-" ] || [ -z "$jm" ]; then j="-"; t=$wm; else
+    j=$(printf '%.2f (%.2f..%.2f)' "$jm" "$jl" "$jh"); t=$jm; fi
+  r=$(mib "$rh")
+  printf '| %-34s | %-18s | %-18s | %6s | %5s | %9s | %4s | %4s | %4s | %3s%% |\n' \
+    "$label" "$w" "$j" "$(mbps "$bytes" "$t")" "$(fmt_ratio "$t" "$COPY_MED")" "$r" \
+    "$(awk -v u="$um" -v s="$sm" 'BEGIN{printf "%.1f", u+s}')" "$pg" "$(awk -v a="$rgw" -v b="$osd" 'BEGIN{printf "%.1f", a+b}')" "$busy"
+}
+COPY_MED=$(stats "$T/copy.dat" 1 | cut -d' ' -f1)
+hr "results: $ROWS rows, $REF_BYTES bytes; median (min..max) of $RUNS runs; ratio = time / psql COPY > /dev/null"
+echo "| case | process wall s | job s (started..finished) | MB/s | ratio | peak RSS MiB (max) | own CPU s | pg CPU s | rgw+osd CPU s | machine busy |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+row "psql COPY > /dev/null" "$T/copy.dat"
+row "psql COPY | aws s3 cp -" "$T/aws.dat"
+row "exportq worker (no guard, default)" "$T/worker.dat"
+row "exportq worker (formula guard on)" "$T/guard.dat"
+echo "(MB/s = bytes / job time for the worker, / wall time for the baselines; own CPU = user+sys of"
+echo " the measured command and its children; pg = postmaster + backends; busy = share of both cores)"
+
+# ---- part size / concurrency ------------------------------------------------------------
+if [ -n "$SWEEP" ]; then
+  hr "part size x upload concurrency, bench_raw, $ROWS rows, one run each (default: 8388608 x 4)"
+  echo "| EXPORTQ_PART_SIZE | EXPORTQ_UPLOAD_CONCURRENCY | process wall s | job s | MB/s | ratio to COPY median | peak RSS MiB |"
+  echo "|---|---|---|---|---|---|---|"
+  for s in $SWEEP; do
+    part=${s%%:*} conc=${s##*:}
+    rm -f "$T/sweep.dat"
+    run_worker bench_raw "$OWNER" "$T/sweep.dat" EXPORTQ_PART_SIZE="$part" EXPORTQ_UPLOAD_CONCURRENCY="$conc"
+    s3_rm "$KEY"
+    read -r w rss _ _ j b _ <"$T/sweep.dat"
+    printf '| %s | %s | %s | %.2f | %s | %s | %s |\n' "$part" "$conc" "$w" "$j" "$(mbps "$b" "$j")" \
+      "$(fmt_ratio "$j" "$COPY_MED")" "$(mib "$rss")"
+  done
+fi
+
+# ---- memory at the big size ---------------------------------------------------------------
+if [ "$BIG" -gt 0 ]; then
+  hr "$BIG rows (owner $BIGOWNER): one run each, same servers"
+  rm -f "$T/bigcopy.dat" "$T/bigworker.dat"
+  REF_BYTES=$(psql -XAtq -c "$(copy_sql "$BIGOWNER")" | wc -c)   # also warms the cache
+  run_copy "$BIGOWNER" "$T/bigcopy.dat"
+  run_worker bench_raw "$BIGOWNER" "$T/bigworker.dat"
+  s3_rm "$KEY"
+  read -r bw _ _ _ _ _ <"$T/bigcopy.dat"
+  read -r ww wrss _ _ wj wb _ <"$T/bigworker.dat"
+  [ "$wb" = "$REF_BYTES" ] || bench_die "job $JOB recorded $wb bytes, psql's COPY gives $REF_BYTES"
+  echo "| case | wall s | job s | MB/s | ratio | peak RSS MiB |"
+  echo "|---|---|---|---|---|---|"
+  printf '| psql COPY > /dev/null | %s | - | %s | 1.00 | - |\n' "$bw" "$(mbps "$REF_BYTES" "$bw")"
+  printf '| exportq worker (no guard, default) | %s | %.2f | %s | %s | %s |\n' "$ww" "$wj" \
+    "$(mbps "$wb" "$wj")" "$(fmt_ratio "$wj" "$bw")" "$(mib "$wrss")"
+  echo "peak RSS of exportq worker: $(mib "$(stats "$T/worker.dat" 2 | cut -d' ' -f3)") MiB at $ROWS rows," \
+       "$(mib "$wrss") MiB at $BIG rows ($wb bytes)"
+fi
