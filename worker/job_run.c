@@ -141,21 +141,18 @@ static void collect_upload(void *ud, const char *key, const char *upload_id)
     }
 }
 
-/* Aborts every multipart upload that an earlier attempt of this job left
- * under its key folder (a crash between CreateMultipartUpload and recording
- * the id leaves one we could not know of otherwise). */
-static int abort_leftovers(run_state *rs, const char *dir, eq_err *err)
+int job_abort_uploads(s3_client *s3, const char *dir, const char *logctx, eq_err *err)
 {
     leftovers l = {0};
     int rc = 0;
-    if (s3_list_uploads(rs->ctx->s3, dir, collect_upload, &l, err) < 0)
+    if (s3_list_uploads(s3, dir, collect_upload, &l, err) < 0)
         rc = eq_err_context(err, "listing leftover uploads");
     for (int i = 0; i < l.n; i++) {
         if (rc == 0 && l.keys[i] && l.ids[i]) {
-            if (s3_abort_upload(rs->ctx->s3, l.keys[i], l.ids[i], err) < 0)
+            if (s3_abort_upload(s3, l.keys[i], l.ids[i], err) < 0)
                 rc = eq_err_context(err, "aborting a dead attempt's upload");
             else
-                eq_info(rs->logctx, "aborted a multipart upload left by an earlier attempt");
+                eq_info(logctx, "aborted a multipart upload left by an earlier attempt");
         }
         free(l.keys[i]);
         free(l.ids[i]);
@@ -280,7 +277,7 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
         return record_failure(&rs, err);
     }
     eq_info(rs.logctx, "export started");
-    if (abort_leftovers(&rs, dir, err) < 0 || export_to_s3(&rs, key, &kind.options, err) < 0) {
+    if (job_abort_uploads(ctx->s3, dir, rs.logctx, err) < 0 || export_to_s3(&rs, key, &kind.options, err) < 0) {
         /* stop the query at once: the backend must not keep streaming */
         if (rs.src)
             export_source_cancel(rs.src);

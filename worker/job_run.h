@@ -46,6 +46,11 @@ typedef struct job_run_ctx {
  * Returns the outcome; `err` holds the reason for JOB_FAILED. */
 job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err);
 
+/* Aborts every multipart upload in progress under the key folder `dir` (see
+ * object_key_dir()): what a dead or cancelled attempt left behind, including
+ * an upload created just before a crash, before its id could be recorded. */
+int job_abort_uploads(s3_client *s3, const char *dir, const char *logctx, eq_err *err) EQ_MUST;
+
 /* Monotonic clock in milliseconds. */
 long long job_now_ms(void);
 

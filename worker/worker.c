@@ -19,6 +19,7 @@
 #include "worker/job_run.h"
 #include "worker/mail_message.h"
 #include "worker/mail_send.h"
+#include "worker/object_key.h"
 #include "worker/s3_client.h"
 
 #define MAIL_LEASE_SECONDS 120
@@ -213,6 +214,36 @@ out:
     return rc;
 }
 
+/* Aborts the multipart uploads that failed or cancelled jobs still record
+ * (their worker was gone when the job was cancelled or failed by a rescue). */
+static void orphan_pass(worker_thread *t)
+{
+    const eq_config *cfg = t->w->cfg;
+    /* a live worker sees a cancel on its next heartbeat and aborts its own
+     * upload; after two leases nobody will */
+    int orphan_grace = 2 * cfg->lease_seconds;
+    eq_err err;
+    for (int i = 0; i < 100 && t->w->stop == JOB_RUN; i++) {
+        queue_orphan o;
+        char dir[OBJECT_KEY_MAX + 1], ctx[64];
+        bool got = false;
+        if (queue_orphan_claim(t->qconn, orphan_grace, EXPIRE_LEASE_SECONDS, &o, &got, &err) < 0) {
+            eq_warn(t->logctx, "orphaned uploads: %s", err.msg);
+            return;
+        }
+        if (!got)
+            return;
+        snprintf(ctx, sizeof ctx, "job=%lld", o.job_id);
+        if (object_key_dir(cfg->s3_prefix, o.owner, o.job_id, o.object_token, dir, sizeof dir, &err) < 0 ||
+            job_abort_uploads(t->s3, dir, ctx, &err) < 0) {
+            eq_warn(ctx, "orphaned upload: %s", err.msg);
+            continue; /* the lease expires and it is tried again */
+        }
+        if (queue_orphan_done(t->qconn, o.job_id, o.upload_id, &err) < 0)
+            eq_warn(ctx, "orphaned upload: %s", err.msg);
+    }
+}
+
 /* Deletes objects past their retention and purges old job rows. */
 static void retention_pass(worker_thread *t)
 {
@@ -280,6 +311,7 @@ static void *housekeeper_thread(void *arg)
             }
         }
         if (w->stop == JOB_RUN && now >= next_retention) {
+            orphan_pass(t);
             retention_pass(t);
             next_retention = now + RETENTION_EVERY_MS;
         }

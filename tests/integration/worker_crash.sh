@@ -53,3 +53,22 @@ s3_get_file "$keys" "$t/obj.csv"
 psql -XAq -c "COPY (SELECT * FROM app.slow_rows('{\"rows\":\"200000\",\"pause\":\"0\"}'::jsonb)) TO STDOUT WITH (FORMAT csv, HEADER)" > "$t/want.csv"
 assert_eq "$(sha256_of "$t/want.csv")" "$(sha256_of "$t/obj.csv")" "the object equals psql's COPY"
 ok "one object ($(stat -c %s "$t/obj.csv") bytes, equal to COPY), one email, no leftover upload"
+
+# --- a running job cancelled while its worker is dead: the upload it left is
+# aborted by the housekeeping of the next worker (after two leases of grace).
+addr2="crash2-$$@example.test"
+id2=$("$EXPORTQ_BIN" enqueue slow --param rows=200000 --param pause=0.4 --email "$addr2" --owner crash2)
+"$EXPORTQ_BIN" worker 2> "$t/worker3.log" &
+w3=$!
+on_exit "kill -9 $w3 2>/dev/null"
+wait_for "[ -n \"\$(psql_q \"SELECT upload_id FROM exportq.jobs WHERE id = $id2 AND bytes > 0\")\" ]" 60 \
+  || fail "job $id2 never got into a multipart upload"
+kill -9 $w3; wait $w3 2>/dev/null || true
+"$EXPORTQ_BIN" cancel "$id2" >/dev/null
+[ "$(uploads_under "${EXPORTQ_S3_PREFIX}crash2/")" -ge 1 ] || fail "expected the dead worker's upload in progress"
+sleep $((2 * EXPORTQ_LEASE_SECONDS + 1))
+"$EXPORTQ_BIN" worker --drain 2> "$t/worker4.log" || fail "worker --drain failed"
+assert_eq 0 "$(uploads_under "${EXPORTQ_S3_PREFIX}crash2/")" "the cancelled job's orphaned upload was aborted"
+assert_eq cancelled "$(psql_q "SELECT state FROM exportq.status($id2)")" "still cancelled"
+assert_eq 0 "$(s3_list_keys "${EXPORTQ_S3_PREFIX}crash2/" | grep -c .)" "no object for the cancelled job"
+ok "a cancelled job's upload left by a dead worker is aborted by housekeeping"
