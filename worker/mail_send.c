@@ -189,6 +189,7 @@ int mail_config_check(const eq_config *cfg, eq_err *err)
 
 typedef struct attempt {
     const mail_url *url;
+    bool connected;
     bool starttls_missing;
     bool tls_ok;
     char cert_problem[256];
@@ -225,6 +226,9 @@ static void on_event(smtp_session_t session, int event_no, void *arg, ...)
     va_list ap;
     va_start(ap, arg);
     switch (event_no) {
+    case SMTP_EV_CONNECT:
+        a->connected = true;
+        break;
     case SMTP_EV_EXTNA_STARTTLS:
         a->starttls_missing = true;
         break;
@@ -448,7 +452,7 @@ static int deliver(const eq_config *cfg, const mail_url *u, const char *to, cons
             eq_fail_retry(err, EQ_ERR_SMTP,
                           "%s: the server does not offer STARTTLS, which EXPORTQ_SMTP_TLS=starttls requires", where);
         else
-            eq_fail_retry(err, EQ_ERR_SMTP, "%s: %s", where,
+            eq_fail_retry(err, EQ_ERR_SMTP, "%s: %s: %s", where, a.connected ? "connection lost" : "cannot connect",
                           smtp_strerror(e, text, sizeof text) ? text : "session failed");
         goto fail;
     }
