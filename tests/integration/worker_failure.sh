@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Failure paths of the async flow:
+#  - an export whose query fails for good ends `failed` at once (a SQL error is
+#    not worth retrying), leaves no object and no upload, and the user gets a
+#    short failure mail saying why;
+#  - a mail server that is down does not fail or re-run the export: the job is
+#    `succeeded`, the mail waits (`pending`) and is delivered once the server is
+#    reachable, exactly once.
+. "$EXPORTQ_SOURCE_DIR/tests/harness/lib.sh"
+use_fresh_db
+export EXPORTQ_S3_PREFIX="it-fail-$$-$(date +%s)/"
+export EXPORTQ_PART_SIZE=5242880
+t=$(tmpdir)
+
+psql_q "CREATE SCHEMA app;
+  CREATE FUNCTION app.boom(params jsonb) RETURNS TABLE(n int, v text) LANGUAGE sql STABLE AS \$\$
+    SELECT i, repeat('x', 100) FROM generate_series(1, 200000) i
+    WHERE CASE WHEN i = 150000 THEN (1 / 0) = 1 ELSE true END \$\$;
+  CREATE FUNCTION app.fine(params jsonb) RETURNS TABLE(n int) LANGUAGE sql STABLE AS
+    'SELECT i FROM generate_series(1, 1000) i';
+  SELECT exportq.define_kind('boom', 'app.boom', 'boom.csv');
+  SELECT exportq.define_kind('fine', 'app.fine', 'fine.csv')" >/dev/null
+
+# --- a query that fails half-way through the upload --------------------------
+addr="boom-$$@example.test"
+id=$("$EXPORTQ_BIN" enqueue boom --email "$addr")
+"$EXPORTQ_BIN" worker --drain 2> "$t/worker.log" || fail "worker exited non-zero"
+assert_eq failed "$(psql_q "SELECT state FROM exportq.status($id)")" "a failing query fails the job"
+assert_eq 1 "$(psql_q "SELECT attempts FROM exportq.status($id)")" "a SQL error is not retried"
+assert_contains "$(psql_q "SELECT last_error FROM exportq.status($id)")" "division by zero" "last_error says why"
+assert_eq 0 "$(uploads_under "$EXPORTQ_S3_PREFIX")" "the multipart upload was aborted"
+assert_eq 0 "$(s3_list_keys "$EXPORTQ_S3_PREFIX" | grep -c .)" "no object written"
+wait_for "[ -n \"\$(mail_for $addr)\" ]" 30 || fail "no failure mail"
+body=$(/usr/bin/python3 -c '
+import email, sys
+from email import policy
+m = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=policy.default)
+print(m["Subject"]); print(m.get_body(preferencelist=("plain",)).get_content())' "$(mail_for "$addr")")
+assert_contains "$body" "division by zero" "the failure mail gives the reason"
+case "$body" in *X-Amz-Signature*) fail "a failure mail must carry no link";; esac
+ok "failed query: job failed once, upload aborted, failure mail sent"
+
+# --- the mail server is down: the export succeeds, the mail waits --------------
+addr2="later-$$@example.test"
+id2=$("$EXPORTQ_BIN" enqueue fine --email "$addr2")
+real_smtp=$EXPORTQ_SMTP_URL
+closed_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+EXPORTQ_SMTP_URL="smtp://exportq:smtp-secret@127.0.0.1:$closed_port" \
+  "$EXPORTQ_BIN" worker --drain 2> "$t/worker2.log" || fail "worker exited non-zero with SMTP down"
+assert_eq succeeded "$(psql_q "SELECT state FROM exportq.status($id2)")" "the export does not depend on the mail"
+assert_eq pending "$(psql_q "SELECT mail_state FROM exportq.jobs WHERE id = $id2")" "the mail waits"
+[ -z "$(mail_for "$addr2")" ] || fail "no mail can have been delivered yet"
+grep -q "mail not sent" "$t/worker2.log" || fail "the mail failure was not logged"
+EXPORTQ_SMTP_URL=$real_smtp "$EXPORTQ_BIN" worker 2> "$t/worker3.log" &
+w=$!
+on_exit "kill -9 $w 2>/dev/null"
+wait_for "[ \"\$(psql_q \"SELECT mail_state FROM exportq.jobs WHERE id = $id2\")\" = sent ]" 90 \
+  || { cat "$t/worker3.log" >&2; fail "the mail was not delivered once SMTP was back"; }
+kill -TERM $w; wait $w || true
+assert_eq 1 "$(grep -lx "RCPT_TO=$addr2" "$EXPORTQ_TEST_MAILDIR"/*.env | wc -l)" "delivered exactly once"
+assert_eq 1 "$(psql_q "SELECT attempts FROM exportq.status($id2)")" "the export was not re-run"
+grep -q "export started" "$t/worker3.log" && fail "the export ran again for a mail retry"
+ok "SMTP down: export succeeded, mail delivered later, once, without re-running the export"
