@@ -248,3 +248,18 @@ s3_list_keys() {
 uploads_under() {
   s3_list_uploads | grep -o "<Key>$1[^<]*</Key>" | wc -l
 }
+
+# define_slow_kind: creates schema app and the kind `slow` over app.slow_rows(params):
+# (params->>'rows') rows of ~200 bytes, pausing (params->>'pause') seconds every
+# 20,000 rows, so an export is still running when a test acts on it. STABLE +
+# LANGUAGE sql: PostgreSQL inlines it, so rows stream (a VOLATILE or plpgsql
+# set-returning function is materialised whole before COPY sends a byte).
+define_slow_kind() {
+  psql_q "CREATE SCHEMA IF NOT EXISTS app;
+    CREATE FUNCTION app.slow_rows(params jsonb) RETURNS TABLE(n int, payload text)
+    LANGUAGE sql STABLE AS \$\$
+      SELECT i, repeat(md5(i::text), 6) FROM generate_series(1, (params->>'rows')::int) i
+      WHERE i % 20000 <> 0 OR pg_sleep((params->>'pause')::float8) IS NOT NULL
+    \$\$;
+    SELECT exportq.define_kind('slow', 'app.slow_rows', 'slow.csv')" >/dev/null
+}

@@ -9,15 +9,7 @@ export EXPORTQ_S3_PREFIX="it-cancel-$$-$(date +%s)/"
 export EXPORTQ_PART_SIZE=5242880 EXPORTQ_UPLOAD_CONCURRENCY=2
 t=$(tmpdir)
 
-psql_q "CREATE SCHEMA app;
-  -- STABLE + LANGUAGE sql: PostgreSQL inlines it, so rows stream (a VOLATILE or
-  -- plpgsql set-returning function is materialised whole before COPY sends a byte)
-  CREATE FUNCTION app.slow_rows(params jsonb) RETURNS TABLE(n int, payload text)
-  LANGUAGE sql STABLE AS \$\$
-    SELECT i, repeat(md5(i::text), 6) FROM generate_series(1, (params->>'rows')::int) i
-    WHERE i % 20000 <> 0 OR pg_sleep((params->>'pause')::float8) IS NOT NULL
-  \$\$;
-  SELECT exportq.define_kind('slow', 'app.slow_rows', 'slow.csv')" >/dev/null
+define_slow_kind
 db=$PGDATABASE
 running_queries() {
   psql -XAtq -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$db'

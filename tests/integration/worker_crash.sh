@@ -9,17 +9,9 @@ export EXPORTQ_S3_PREFIX="it-crash-$$-$(date +%s)/"
 export EXPORTQ_PART_SIZE=5242880 EXPORTQ_UPLOAD_CONCURRENCY=2 EXPORTQ_LEASE_SECONDS=5
 t=$(tmpdir)
 
-# A kind that streams ~40 MB over a few seconds (it pauses every 20,000 rows),
-# so the kill lands while parts are being uploaded.
-psql_q "CREATE SCHEMA app;
-  -- STABLE + LANGUAGE sql: PostgreSQL inlines it, so rows stream (a VOLATILE or
-  -- plpgsql set-returning function is materialised whole before COPY sends a byte)
-  CREATE FUNCTION app.slow_rows(params jsonb) RETURNS TABLE(n int, payload text)
-  LANGUAGE sql STABLE AS \$\$
-    SELECT i, repeat(md5(i::text), 6) FROM generate_series(1, (params->>'rows')::int) i
-    WHERE i % 20000 <> 0 OR pg_sleep((params->>'pause')::float8) IS NOT NULL
-  \$\$;
-  SELECT exportq.define_kind('slow', 'app.slow_rows', 'slow.csv')" >/dev/null
+# The kind `slow` streams ~40 MB over a few seconds, so the kill lands while
+# parts are being uploaded.
+define_slow_kind
 addr="crash-$$@example.test"
 id=$("$EXPORTQ_BIN" enqueue slow --param rows=200000 --param pause=0.4 --email "$addr" --owner crash)
 
