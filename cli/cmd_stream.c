@@ -51,7 +51,8 @@ static void usage(FILE *out)
 
 typedef struct out_file {
     int fd;
-    char tmp[PATH_MAX]; /* "" when writing to stdout */
+    char tmp[PATH_MAX]; /* "" when writing to stdout or to a device */
+    bool direct;        /* an existing non-regular file (/dev/null, a FIFO): written in place */
 } out_file;
 
 static int fd_sink(void *ctx, const void *data, size_t len, eq_err *err)
@@ -74,10 +75,23 @@ static int fd_sink(void *ctx, const void *data, size_t len, eq_err *err)
 static int out_open(out_file *o, const char *path, eq_err *err)
 {
     mode_t mask;
+    struct stat st;
     o->fd = -1;
     o->tmp[0] = '\0';
+    o->direct = false;
     if (!path) {
         o->fd = STDOUT_FILENO;
+        return 0;
+    }
+    /* A device or a FIFO cannot be replaced atomically, and must not be:
+     * renaming a temporary file over /dev/null would replace the device. */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode))
+            return eq_fail(err, EQ_ERR_INVALID, "%s is a directory", path);
+        o->fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (o->fd < 0)
+            return eq_fail(err, EQ_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+        o->direct = true;
         return 0;
     }
     if (snprintf(o->tmp, sizeof o->tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof o->tmp) {
@@ -101,6 +115,13 @@ static int out_open(out_file *o, const char *path, eq_err *err)
 static int out_commit(out_file *o, const char *path, eq_err *err)
 {
     int fd = o->fd;
+    if (o->direct) {
+        o->fd = -1;
+        o->direct = false;
+        if (close(fd) < 0)
+            return eq_fail(err, EQ_ERR_IO, "close %s: %s", path, strerror(errno));
+        return 0;
+    }
     if (!o->tmp[0])
         return 0;
     o->fd = -1;
@@ -120,7 +141,10 @@ static int out_commit(out_file *o, const char *path, eq_err *err)
 /* Removes an uncommitted temporary file. */
 static void out_abort(out_file *o)
 {
-    if (o->tmp[0]) {
+    if (o->direct) {
+        close(o->fd);
+        o->direct = false;
+    } else if (o->tmp[0]) {
         if (o->fd >= 0)
             close(o->fd);
         unlink(o->tmp);

@@ -151,3 +151,14 @@ assert_eq 1 "$rc" "SIGTERM: exit 1"
 assert_eq 0 "$(psql_q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'exportq-stream'")" \
   "no exportq-stream backend left"
 ok "SIGTERM: query cancelled, no file"
+
+# -o onto something that is not a regular file (a FIFO here; /dev/null in real
+# use) is written in place: never replaced by a renamed temporary file.
+mkfifo "$T/fifo"
+cat "$T/fifo" > "$T/from_fifo.csv" &
+reader=$!
+"$EXPORTQ_BIN" stream user_activity_raw --owner u1 -o "$T/fifo" || { kill $reader; fail "stream into a FIFO failed"; }
+[ -p "$T/fifo" ] || { kill $reader; fail "-o replaced the FIFO with a regular file"; }
+wait $reader
+assert_eq "$(sha256_of "$T/ref_u1.csv")" "$(sha256_of "$T/from_fifo.csv")" "a FIFO reader gets the same bytes"
+ok "-o onto a FIFO/device writes in place"
