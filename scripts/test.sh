@@ -35,7 +35,7 @@ if [ "${EXPORTQ_TEST_ASAN:-1}" = 1 ]; then
   mkdir -p build-asan
   CC=clang configure_and_build build-asan -DCMAKE_BUILD_TYPE=Debug -DEXPORTQ_SANITIZE=ON \
     -DEXPORTQ_FUZZ=ON -DEXPORTQ_TEST_STATE=/tmp/exportq-test-asan
-  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   echo "=== the same suite under ASan+UBSan (clang) ==="
   (cd build-asan && ctest --output-on-failure -j"$jobs" "$@") || status=$?

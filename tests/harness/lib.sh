@@ -263,3 +263,80 @@ define_slow_kind() {
     \$\$;
     SELECT exportq.define_kind('slow', 'app.slow_rows', 'slow.csv')" >/dev/null
 }
+
+# ---- reliability suite helpers (tests/integration/rel_*.sh) ----------------------------
+# rel_long: true when EXPORTQ_LONG=1 (the heavy versions of the rel_* tests).
+rel_long() { [ "${EXPORTQ_LONG:-0}" = 1 ]; }
+
+# rel_bg VAR LOG CMD...: runs CMD in the background with stderr (and stdout) in
+# LOG, stores its pid in VAR, and kills it (SIGKILL) at exit if still alive.
+rel_bg() {
+  local __var=$1 __log=$2
+  shift 2
+  "$@" >"$__log" 2>&1 &
+  printf -v "$__var" '%s' "$!"
+  on_exit "kill -9 $! 2>/dev/null; wait $! 2>/dev/null"
+}
+
+# s3proxy_start RATIO MODES SEED [SLOW_SECONDS]: runs tests/harness/s3proxy.py in
+# front of the test S3 server; sets S3PROXY_URL (use it as EXPORTQ_S3_ENDPOINT),
+# S3PROXY_PID and S3PROXY_STATS (its JSON counters). Stopped at exit.
+s3proxy_start() {
+  local base
+  base="$(tmpdir)/s3proxy.$3"
+  rm -f -- "$base.port"
+  /usr/bin/python3 "$EXPORTQ_SOURCE_DIR/tests/harness/s3proxy.py" --upstream "${EXPORTQ_S3_ENDPOINT#http://}" \
+    --port-file "$base.port" --stats "$base.stats" --ratio "$1" --modes "$2" --seed "$3" \
+    --slow-seconds "${4:-3}" >"$base.log" 2>&1 &
+  S3PROXY_PID=$!
+  S3PROXY_STATS="$base.stats"
+  on_exit "kill $S3PROXY_PID 2>/dev/null; wait $S3PROXY_PID 2>/dev/null"
+  wait_for "[ -s '$base.port' ]" 10 || fail "s3proxy did not start: $(cat "$base.log")"
+  S3PROXY_URL="http://127.0.0.1:$(cat "$base.port")"
+}
+
+# s3proxy_stat KEY: a top-level counter of the running proxy (requests, upload_part, failed).
+s3proxy_stat() {
+  /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], 0))' "$S3PROXY_STATS" "$1"
+}
+
+# blackhole_start: a TCP server on 127.0.0.1 that accepts connections and never
+# answers (an SMTP server that hangs); sets BLACKHOLE_PORT. Stopped at exit.
+blackhole_start() {
+  local pf
+  pf="$(tmpdir)/blackhole.port"
+  /usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+import os; os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)' "$pf" &
+  local pid=$!
+  on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+  wait_for "[ -s '$pf' ]" 10 || fail "blackhole server did not start"
+  BLACKHOLE_PORT=$(cat "$pf")
+}
+
+# db_counts: "jobs kinds tokens" row counts of the current test database.
+db_counts() {
+  psql_q "SELECT (SELECT count(*) FROM exportq.jobs) || ' ' || (SELECT count(*) FROM exportq.kinds)
+          || ' ' || (SELECT count(*) FROM exportq.tokens)"
+}
+
+# exportq_conns: connections of exportq processes to the current test database now.
+exportq_conns() {
+  psql_q "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+          AND application_name LIKE 'exportq%'"
+}
+
+# free_port: a TCP port on 127.0.0.1 that was free a moment ago.
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# is_sanitized: true when $EXPORTQ_BIN is an ASan build (gcc links libasan
+# dynamically, clang statically; both leave __asan_init in the binary). Memory
+# bounds are meaningless there: ASan's quarantine keeps freed memory resident.
+is_sanitized() { grep -q __asan_init "$EXPORTQ_BIN"; }

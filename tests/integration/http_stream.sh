@@ -70,7 +70,7 @@ ok "streamed CSV byte-equal to psql's COPY ($(stat -c %s "$T/big.csv") bytes)"
 # memory does not follow the export's size: the peak RSS grows by less than
 # 8 MiB over a 23 MiB stream (skipped under ASan, whose quarantine keeps freed rows)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status")
-if ldd "$EXPORTQ_BIN" | grep -q libasan; then
+if is_sanitized; then
   ok "# skip peak RSS check under ASan (${hwm} KiB)"
 else
   [ $((hwm - hwm0)) -lt $((8 * 1024)) ] \
