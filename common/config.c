@@ -79,6 +79,8 @@ static const setting settings[] = {
      "on SIGTERM, how long running jobs may finish before they are released"},
     {"EXPORTQ_POLL_SECONDS", T_INT, OFF(poll_seconds), "5", 1, 3600, NULL,
      "idle worker poll interval (NOTIFY wakes it sooner)"},
+    {"EXPORTQ_METRICS_LISTEN", T_STR, OFF(metrics_listen), NULL, 0, 0, NULL,
+     "worker's Prometheus /metrics address host:port; off when unset"},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 

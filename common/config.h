@@ -45,6 +45,7 @@ typedef struct eq_config {
     int mail_max_attempts;     /* EXPORTQ_MAIL_MAX_ATTEMPTS */
     int drain_seconds;         /* EXPORTQ_DRAIN_SECONDS: SIGTERM grace before releasing jobs */
     int poll_seconds;          /* EXPORTQ_POLL_SECONDS: idle worker poll fallback */
+    char *metrics_listen;      /* EXPORTQ_METRICS_LISTEN: worker /metrics address, NULL = off */
 } eq_config;
 
 enum {

@@ -14,6 +14,7 @@
 #include "worker/export_source.h"
 #include "worker/object_key.h"
 #include "worker/s3_upload.h"
+#include "worker/worker_metrics.h"
 
 #define HEARTBEAT_MS 1000        /* progress is recorded at most once a second */
 #define SINK_SLICE (1024 * 1024) /* largest single write into the uploader */
@@ -331,7 +332,13 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
                 ms % 1000);
         out = JOB_SUCCEEDED;
     }
-cleanup:
+cleanup: {
+        s3_upload_stats st;
+        if (rs.up)
+            s3_upload_get_stats(rs.up, &st);
+        worker_metrics_export((worker_outcome_m)out, rs.src ? export_source_rows(rs.src) : 0, bytes_so_far(&rs),
+                              job_now_ms() - t0, rs.up ? &st : NULL);
+    }
     export_source_free(rs.src);
     export_filter_free(rs.filter);
     s3_upload_free(rs.up);

@@ -22,6 +22,7 @@
 #include "queue/queue.h"
 #include "worker/s3_client.h"
 
+/* Same order as worker_metrics.h's worker_outcome_m. */
 typedef enum job_outcome {
     JOB_SUCCEEDED = 0, /* object complete, job recorded succeeded */
     JOB_FAILED,        /* attempt failed: err says why; recorded with queue_fail */

@@ -330,6 +330,22 @@ static int store_etag(s3_upload *up, part *p, eq_err *err)
     return 0;
 }
 
+const long S3_LATENCY_BOUNDS_MS[S3_LATENCY_BUCKETS - 1] = {100, 250, 500, 1000, 2500, 5000, 10000, 30000};
+
+static void record_latency(s3_upload *up, CURL *easy)
+{
+    curl_off_t us = 0;
+    long ms;
+    int b = 0;
+    if (curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us) != CURLE_OK)
+        return;
+    ms = (long)(us / 1000);
+    while (b < S3_LATENCY_BUCKETS - 1 && ms > S3_LATENCY_BOUNDS_MS[b])
+        b++;
+    up->stats.part_latency[b]++;
+    up->stats.part_latency_ms_sum += (uint64_t)ms;
+}
+
 /* Handles finished transfers. */
 static int reap(s3_upload *up, eq_err *err)
 {
@@ -355,6 +371,7 @@ static int reap(s3_upload *up, eq_err *err)
                 return fail_sticky(up, &e, err);
             up->stats.parts_done++;
             up->stats.bytes_sent += p->len;
+            record_latency(up, p->req.easy);
             p->state = PART_FREE;
             eq_debug(ctx, "part uploaded (%zu bytes)", p->len);
             continue;

@@ -100,6 +100,10 @@ void s3_upload_on_created(s3_upload *up, s3_upload_created_cb cb, void *ud);
 /* The part size that the next part will have. */
 size_t s3_upload_part_size(const s3_upload *up);
 
+#define S3_LATENCY_BUCKETS 9
+/* upper bounds of the latency buckets in ms; the last is +Inf */
+extern const long S3_LATENCY_BOUNDS_MS[S3_LATENCY_BUCKETS - 1];
+
 typedef struct s3_upload_stats {
     uint64_t bytes_written; /* given to s3_upload_write() */
     uint64_t bytes_sent;    /* in parts that S3 acknowledged */
@@ -108,6 +112,11 @@ typedef struct s3_upload_stats {
     unsigned retries;       /* requests retried (parts, create, complete) */
     unsigned in_flight;     /* parts on the wire or waiting for a retry */
     size_t buffer_bytes;    /* memory held by part buffers now */
+    /* latency of acknowledged UploadPart requests (the successful attempt):
+     * part_latency[i] counts parts that took <= S3_LATENCY_BOUNDS_MS[i]
+     * (the last bucket is +Inf); part_latency_ms_sum is their total */
+    unsigned part_latency[S3_LATENCY_BUCKETS];
+    uint64_t part_latency_ms_sum;
 } s3_upload_stats;
 void s3_upload_get_stats(const s3_upload *up, s3_upload_stats *out);
 

@@ -21,6 +21,7 @@
 #include "worker/mail_send.h"
 #include "worker/object_key.h"
 #include "worker/s3_client.h"
+#include "worker/worker_metrics.h"
 
 #define MAIL_LEASE_SECONDS 120
 #define EXPIRE_LEASE_SECONDS 60
@@ -121,7 +122,9 @@ static void *job_thread(void *arg)
         if (claimed) {
             ctx.qconn = t->qconn;
             ctx.drain_deadline_ms = w->drain_deadline_ms;
+            worker_metrics_running(1);
             job_run(&ctx, &job, &err);
+            worker_metrics_running(-1);
             queue_job_cleanup(&job);
             continue;
         }
@@ -192,6 +195,7 @@ static int mail_one(worker_thread *t, bool *did, eq_err *err)
     }
     if (mail_send(cfg, m.email, msg.data, msg.len, err) < 0)
         goto fail;
+    worker_metrics_mail(1);
     if (queue_mail_done(t->qconn, m.job_id, err) < 0) {
         /* sent but not recorded: it may be sent again (same Message-ID) */
         eq_warn(ctx, "mail sent but not recorded: %s", err->msg);
@@ -201,6 +205,7 @@ static int mail_one(worker_thread *t, bool *did, eq_err *err)
     rc = 0;
     goto out;
 fail:
+    worker_metrics_mail(0);
     eq_warn(ctx, "mail not sent: %s", err->msg);
     {
         eq_err e2;
@@ -294,8 +299,10 @@ static void *housekeeper_thread(void *arg)
             int n = 0;
             if (queue_rescue(t->qconn, cfg->max_attempts, &n, &err) < 0)
                 eq_warn(t->logctx, "rescue: %s", err.msg);
-            else if (n)
+            else if (n) {
+                worker_metrics_rescued(n);
                 eq_info(t->logctx, "rescued %d job(s) whose lease expired", n);
+            }
             next_rescue = now + (cfg->lease_seconds * 1000LL) / 3;
         }
         if (w->smtp) {
@@ -330,6 +337,7 @@ int worker_main(const eq_config *cfg, const worker_opts *opts)
 {
     worker w;
     worker_thread *threads = NULL;
+    worker_metrics_server *metrics = NULL;
     sigset_t sigs, old;
     int n = opts->concurrency < 1 ? 1 : opts->concurrency, started = 0, rc = 0;
     bool watchdog = false;
@@ -358,6 +366,15 @@ int worker_main(const eq_config *cfg, const worker_opts *opts)
     if (!threads) {
         eq_error(NULL, "out of memory");
         return 1;
+    }
+    if (cfg->metrics_listen) {
+        eq_err err;
+        if (worker_metrics_serve(cfg->metrics_listen, &metrics, &err) < 0) {
+            eq_error(NULL, "%s", err.msg);
+            free(threads);
+            return 1;
+        }
+        eq_info(NULL, "metrics on http://%s/metrics", cfg->metrics_listen);
     }
     atomic_store(&w.jobs_running, n);
     atomic_store(&w.threads_alive, n + 1);
@@ -411,6 +428,7 @@ int worker_main(const eq_config *cfg, const worker_opts *opts)
     for (int i = 0; i < started; i++)
         pthread_join(threads[i].tid, NULL);
     free(threads);
+    worker_metrics_stop(metrics);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     eq_info(NULL, "worker stopped");
     return rc;

@@ -331,17 +331,8 @@ exportq_conns() {
           AND application_name LIKE 'exportq%'"
 }
 
-# free_port: a TCP port on 127.0.0.1 that was free a moment ago.
-free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # is_sanitized: true when $EXPORTQ_BIN is an ASan build (gcc links libasan
 # dynamically, clang statically; both leave __asan_init in the binary). Memory
 # bounds are meaningless there: ASan's quarantine keeps freed memory resident.
 is_sanitized() { grep -q __asan_init "$EXPORTQ_BIN"; }
-
-# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
-free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}

@@ -26,13 +26,23 @@ ok "worker killed with SIGKILL mid-export ($(psql_q "SELECT bytes FROM exportq.j
 assert_eq running "$(psql_q "SELECT state FROM exportq.status($id)")" "the job still looks running"
 [ "$(uploads_under "$EXPORTQ_S3_PREFIX")" -ge 1 ] || fail "expected the dead attempt's upload in progress"
 
-"$EXPORTQ_BIN" worker 2> "$t/worker2.log" &
+mport=$(free_port)
+EXPORTQ_METRICS_LISTEN=127.0.0.1:$mport "$EXPORTQ_BIN" worker 2> "$t/worker2.log" &
 w2=$!
 on_exit "kill -9 $w2 2>/dev/null"
 wait_for "[ \"\$(psql_q \"SELECT state FROM exportq.status($id)\")\" = succeeded ]" 120 \
   || { cat "$t/worker2.log" >&2; fail "job $id was not rescued and completed"; }
 wait_for "[ -n \"\$(mail_for $addr)\" ]" 30 || fail "no mail after the rescue"
 sleep 2   # give a duplicate mail, if any, time to arrive
+curl -sSf "http://127.0.0.1:$mport/metrics" > "$t/metrics.txt" || fail "no /metrics from the worker"
+grep -qx 'exportq_worker_rescued_total 1' "$t/metrics.txt" || fail "metrics: the rescue was not counted"
+grep -qx 'exportq_worker_exports_total{outcome="succeeded"} 1' "$t/metrics.txt" || fail "metrics: no success counted"
+grep -qx 'exportq_worker_mails_total{outcome="sent"} 1' "$t/metrics.txt" || fail "metrics: no mail counted"
+parts=$(awk '/^exportq_worker_part_uploads_total /{print $2}' "$t/metrics.txt")
+[ "${parts:-0}" -ge 5 ] || fail "metrics: $parts parts counted for a ~40 MB export in 5 MiB parts"
+assert_eq "$parts" "$(awk '/^exportq_worker_part_upload_seconds_count /{print $2}' "$t/metrics.txt")" \
+  "every acknowledged part has a latency sample"
+ok "worker /metrics: rescue, success, mail, $parts parts with latencies"
 kill -TERM $w2; wait $w2 || fail "the second worker did not exit cleanly on SIGTERM"
 ok "rescued and completed by the second worker"
 
