@@ -336,3 +336,8 @@ exportq_conns() {
 # dynamically, clang statically; both leave __asan_init in the binary). Memory
 # bounds are meaningless there: ASan's quarantine keeps freed memory resident.
 is_sanitized() { grep -q __asan_init "$EXPORTQ_BIN"; }
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
