@@ -165,7 +165,7 @@ ok "client gone before the first row: query cancelled (the query would have slep
 curl -sS --limit-rate 50k -H "Authorization: Bearer $TBIG" -o /dev/null "$URL/v1/stream/user_activity_raw" 2>/dev/null &
 s3=$!
 on_exit "kill $s3 2>/dev/null"
-wait_for "[ \"\$(psql_q \"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'exportq-stream' AND wait_event = 'ClientWrite'\")\" = 1 ]" 30 \
+wait_for "[ \"\$(psql_q \"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'exportq-stream' AND wait_event = 'ClientWrite'\")\" = 1 ]" 30 \
   || fail "the database waits on the slow client (backpressure)"
 kill "$s3"
 wait "$s3" 2>/dev/null || true

@@ -148,8 +148,8 @@ wait "$pid"; rc=$?
 set -e
 assert_eq 1 "$rc" "SIGTERM: exit 1"
 [ ! -e "$T/sig.csv" ] && [ -z "$(find "$T" -name 'sig.csv.tmp.*')" ] || fail "file left after SIGTERM"
-assert_eq 0 "$(psql_q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'exportq-stream'")" \
-  "no exportq-stream backend left"
+wait_for "[ \"\$(psql_q \"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'exportq-stream'\")\" = 0 ]" 10 \
+  || fail "an exportq-stream backend is left after SIGTERM"
 ok "SIGTERM: query cancelled, no file"
 
 # -o onto something that is not a regular file (a FIFO here; /dev/null in real
