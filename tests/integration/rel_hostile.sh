@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Reliability: hostile input, one table (one `row` per case, with the status or
+# exit code it must get), through HTTP (curl), the CLI and SQL:
+# SQL in every parameter and kind name, CR/LF in emails and file names, path
+# traversal in keys and file names, huge bodies and headers, deeply nested
+# JSON, invalid UTF-8, wrong methods, missing/invalid/revoked tokens, another
+# owner's ids. After every row the row counts of exportq.jobs/kinds/tokens must
+# be unchanged; after the table, the bucket must hold no object under the
+# prefix and the app's tables must still be there.
+. "$EXPORTQ_SOURCE_DIR/tests/harness/lib.sh"
+. "$EXPORTQ_SOURCE_DIR/tests/integration/http_serve.bash"
+T=$(tmpdir)
+http_db_setup "rel_hostile_$$"
+on_exit "psql -XAtq -d postgres -c 'DROP DATABASE IF EXISTS rel_hostile_$$ WITH (FORCE)' >/dev/null 2>&1"
+export EXPORTQ_S3_PREFIX="rel-hostile-$$-$(date +%s)/"
+T1=$(token_for hostile-u1)
+T2=$(token_for hostile-u2)
+TR=$(token_for hostile-revoked)
+"$EXPORTQ_BIN" token revoke "$(psql_q "SELECT id FROM exportq.tokens WHERE owner = 'hostile-revoked'")" >/dev/null
+# one job of u2's, to try to reach from u1
+J2=$(psql_q "SELECT exportq.enqueue('user_activity', '{}', NULL, 'hostile-u2')")
+serve_start EXPORTQ_RATE_LIMIT=100000
+tables_before=$(psql_q "SELECT count(*) FROM pg_tables WHERE schemaname IN ('app', 'exportq')")
+
+# Bodies and values that a bash string cannot hold literally are made here.
+deep=$(printf '[%.0s' $(seq 1 5000))$(printf ']%.0s' $(seq 1 5000))
+printf '{"kind":"user_activity","params":{"since":"\xff\xfe"}}' >"$T/badutf8.json"
+printf '{"kind":"user_\xc3\x28activity"}' >"$T/badutf8kind.json"
+/usr/bin/python3 -c 'import sys; sys.stdout.write("{\"kind\":\"user_activity\",\"params\":{\"a\":\"" + "x" * (4 << 20) + "\"}}")' >"$T/huge.json"
+{ printf "X-Big: "; head -c 200000 /dev/zero | tr "\\0" a; echo; } >"$T/bighdr.txt"
+
+n=0 counts=$(db_counts)
+check_unchanged() {
+  local now
+  now=$(db_counts)
+  [ "$now" = "$counts" ] || fail "case $n ($1) changed the database: jobs/kinds/tokens $counts -> $now"
+}
+# row http STATUS DESC METHOD PATH TOKEN [curl args...]
+# row cli  EXIT   DESC exportq-args...
+# row sql  SQLSTATE DESC SQL
+row() {
+  local via=$1 want=$2 desc=$3 got
+  shift 3
+  n=$((n + 1))
+  case $via in
+    http)
+      local method=$1 path=$2 token=$3
+      shift 3
+      local auth=()
+      [ -n "$token" ] && auth=(-H "Authorization: Bearer $token")
+      HDRS="$T/last.hdrs"
+      STATUS=$(curl -sS --max-time 30 -X "$method" "${auth[@]}" -D "$HDRS" -o "$T/last.body" --path-as-is \
+        -w '%{http_code}' "$@" "$URL$path" 2>"$T/curl.err") || STATUS="curl-error($(head -c 100 "$T/curl.err"))"
+      BODY=$(cat "$T/last.body" 2>/dev/null || true)
+      got=$STATUS
+      if [[ $got =~ ^4[0-9][0-9]$ ]]; then
+        # every refusal is the JSON error of the contract (HEAD has no body)
+        [ "$method" = HEAD ] || [ "$got" = 414 ] || [ "$got" = 431 ] || jq -e .error.code <<<"$BODY" >/dev/null \
+          || fail "case $n ($desc): HTTP $got without a JSON error: $(head -c 300 <<<"$BODY")"
+      fi ;;
+    cli)
+      got=0
+      "$EXPORTQ_BIN" "$@" >"$T/cli.out" 2>"$T/cli.err" || got=$?
+      if [ "$got" != 0 ]; then [ -s "$T/cli.err" ] || fail "case $n ($desc): exit $got without a message"; fi ;;
+    sql)
+      got=$(psql -XAtq -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -c "$1" 2>&1 | grep -o 'ERROR:  [0-9A-Z]\{5\}' | head -1 | cut -c9-)
+      got=${got:-ok} ;;
+  esac
+  [ "$got" = "$want" ] || fail "case $n ($via: $desc): expected $want, got $got $( [ "$via" = http ] && head -c 300 <<<"$BODY"; [ "$via" = cli ] && head -c 300 "$T/cli.err")"
+  check_unchanged "$desc"
+}
+
+# ---- the table ------------------------------------------------------------------------
+# HTTP: SQL in kind names and parameter names; parameter values are data (see below)
+row http 400 "SQL in the kind"           POST /v1/exports "$T1" -d "{\"kind\":\"x'; DROP TABLE exportq.jobs; --\"}"
+row http 400 "SQL in the kind (2)"       POST /v1/exports "$T1" -d '{"kind":"user_activity; SELECT pg_sleep(10)"}'
+row http 400 "SQL in a param name"       POST /v1/exports "$T1" -d "{\"kind\":\"user_activity\",\"params\":{\"since'; DROP TABLE app.activity; --\":\"1\"}}"
+row http 400 "SQL in the email"          POST /v1/exports "$T1" -d "{\"kind\":\"user_activity\",\"email\":\"a'; DELETE FROM exportq.jobs; --@x.example\"}"
+row http 400 "SQL in a stream kind"      GET "/v1/stream/x%27%3B%20DROP%20TABLE%20exportq.jobs%3B--" "$T1"
+row http 400 "SQL in a stream param name" GET "/v1/stream/user_activity?since%27%3BDROP%20TABLE%20app.activity%3B--=1" "$T1"
+row http 400 "SQL in a stream param value (refused by the function)" GET "/v1/stream/user_activity?since=%27%3B%20DROP%20TABLE%20app.activity%3B--" "$T1"
+row http 400 "SQL in the cursor"         GET "/v1/exports?cursor=1%3BDROP%20TABLE%20exportq.jobs" "$T1"
+row http 400 "SQL in the limit"          GET "/v1/exports?limit=1%20OR%201%3D1" "$T1"
+row http 404 "SQL in a job id"           GET "/v1/exports/1%20OR%201%3D1" "$T1"
+row http 400 "SQL in the Idempotency-Key" POST /v1/exports "$T1" -H "Idempotency-Key: x'; DROP TABLE exportq.jobs; --" -d '{"kind":"user_activity"}'
+# CR/LF and header injection
+row http 400 "CRLF in the email"         POST /v1/exports "$T1" -d '{"kind":"user_activity","email":"a@b.example\r\nBcc: victim@c.example"}'
+row http 400 "LF in the email"           POST /v1/exports "$T1" -d '{"kind":"user_activity","email":"a@b.example\nSubject: hi"}'
+row http 400 "two addresses"             POST /v1/exports "$T1" -d '{"kind":"user_activity","email":"a@b.example, c@d.example"}'
+# path traversal
+row http 404 "traversal in the path"     GET "/v1/exports/../../etc/passwd" "$T1"
+row http 404 "encoded traversal in a job id" GET "/v1/exports/%2e%2e%2f%2e%2e%2fetc%2fpasswd" "$T1"
+row http 404 "traversal in a stream kind" GET "/v1/stream/..%2F..%2Fetc%2Fpasswd" "$T1"
+row http 400 "traversal in the kind"     POST /v1/exports "$T1" -d '{"kind":"../../etc/passwd"}'
+# sizes and shapes
+row http 413 "4 MiB body"                POST /v1/exports "$T1" --data-binary @"$T/huge.json"
+row http 400 "JSON nested 5000 deep"     POST /v1/exports "$T1" -d "$deep"
+row http 400 "params nested 5000 deep"   POST /v1/exports "$T1" -d "{\"kind\":\"user_activity\",\"params\":{\"a\":$deep}}"
+row http 400 "invalid UTF-8 in a value"  POST /v1/exports "$T1" --data-binary @"$T/badutf8.json"
+row http 400 "invalid UTF-8 in the kind" POST /v1/exports "$T1" --data-binary @"$T/badutf8kind.json"
+row http 400 "NUL in a value"            POST /v1/exports "$T1" -d '{"kind":"user_activity","params":{"since":"a\u0000b"}}'
+row http 400 "invalid UTF-8 in a stream param" GET "/v1/stream/user_activity?since=%ff%fe" "$T1"
+row http 400 "empty body"                POST /v1/exports "$T1" -d ''
+row http 400 "a JSON string"             POST /v1/exports "$T1" -d '"user_activity"'
+row http 400 "kind not a string"         POST /v1/exports "$T1" -d '{"kind":{"$ne":null}}'
+row http 431 "200 kB header"             GET /v1/exports "$T1" -H @"$T/bighdr.txt"
+# methods
+row http 405 "PATCH a job"               PATCH "/v1/exports/$J2" "$T1"
+row http 405 "PUT the list"              PUT /v1/exports "$T1" -d '{}'
+row http 405 "DELETE a stream"           DELETE /v1/stream/user_activity "$T1"
+row http 405 "POST healthz"              POST /healthz "" -d 'x'
+row http 405 "TRACE"                     TRACE /v1/exports "$T1"
+# tokens
+row http 401 "no token"                  GET /v1/exports ""
+row http 401 "unknown token"             GET /v1/exports "eqt_$(printf '0%.0s' $(seq 1 64))"
+row http 401 "revoked token"             GET /v1/exports "$TR"
+row http 401 "revoked token, POST"       POST /v1/exports "$TR" -d '{"kind":"user_activity"}'
+row http 401 "revoked token, stream"     GET /v1/stream/user_activity "$TR"
+row http 401 "SQL as the token"          GET /v1/exports "x' OR '1'='1"
+row http 401 "Basic auth"                GET /v1/exports "" -u "hostile-u1:x"
+row http 401 "8 kB token"                GET /v1/exports "$(head -c 8000 /dev/zero | tr '\0' A)"
+# another owner's ids
+row http 404 "another owner's job"       GET "/v1/exports/$J2" "$T1"
+row http 404 "another owner's download"  GET "/v1/exports/$J2/download" "$T1"
+row http 404 "another owner's cancel"    DELETE "/v1/exports/$J2" "$T1"
+
+# CLI
+row cli 1 "SQL in the kind"              enqueue "x'; DROP TABLE exportq.jobs; --"
+row cli 2 "SQL in a param name"          enqueue user_activity --param "since'; DROP TABLE app.activity; --=1"
+row cli 2 "param without ="              enqueue user_activity --param "since"
+row cli 1 "CRLF in the email"            enqueue user_activity --email $'a@b.example\r\nBcc: victim@c.example'
+row cli 2 "SQL as the priority"          enqueue user_activity --priority "1; DROP TABLE exportq.jobs"
+row cli 2 "priority out of range"        enqueue user_activity --priority 100000
+row cli 2 "SQL as a job id (status)"     status "1 OR 1=1"
+row cli 2 "SQL as a job id (cancel)"     cancel "1; DELETE FROM exportq.jobs"
+row cli 2 "negative job id"              cancel -- -1
+row cli 2 "SQL as a token id"            token revoke "1 OR 1=1"
+row cli 2 "SQL in a stream kind"         stream "x'; DROP TABLE exportq.jobs; --" -o "$T/never.csv"
+row cli 2 "unknown option"               enqueue user_activity --owner-override x
+row cli 2 "traversal in presign expiry"  presign x.csv --expires ../../1
+# SQL API
+row sql 22023 "CRLF in a kind's file name"  "SELECT exportq.define_kind('k_crlf', 'app.export_user_activity', E'a\\r\\nb.csv')"
+row sql 22023 "../ in a kind's file name"   "SELECT exportq.define_kind('k_dots', 'app.export_user_activity', '../../x.csv')"
+row sql 22023 "/ in a kind's file name"     "SELECT exportq.define_kind('k_slash', 'app.export_user_activity', 'a/b.csv')"
+row sql 22023 "SQL as a kind name"          "SELECT exportq.define_kind('k''; DROP TABLE exportq.jobs; --', 'app.export_user_activity', 'x.csv')"
+row sql 22023 "CRLF in the email"           "SELECT exportq.enqueue('user_activity', '{}', E'a@b.example\\r\\nBcc: c@d.example', 'u')"
+row sql 22023 "params not an object"        "SELECT exportq.enqueue('user_activity', '[1]', NULL, 'u')"
+row sql 22023 "unknown kind (SQL text)"     "SELECT exportq.enqueue('user_activity; DROP TABLE exportq.jobs', '{}', NULL, 'u')"
+ok "$n hostile cases: each refused with its status/exit code, database row counts unchanged ($counts)"
+
+# Parameter VALUES are data, never SQL: an accepted export with SQL and
+# traversal in its values stores them verbatim and leaves the object key
+# inside the owner's prefix.
+req POST /v1/exports "$T1" -d "{\"kind\":\"user_activity\",\"params\":{\"note\":\"'); DROP TABLE app.activity; --\",\"path\":\"../../../etc/passwd\",\"crlf\":\"x\\r\\nX-Injected: 1\"}}"
+assert_eq 202 "$STATUS" "SQL and ../ in parameter values are accepted as data"
+id=$(jq -r .id <<<"$BODY")
+assert_eq "'); DROP TABLE app.activity; --" "$(psql_q "SELECT params->>'note' FROM exportq.jobs WHERE id = $id")" "stored verbatim"
+assert_eq "hostile-u1" "$(psql_q "SELECT params->>'owner' FROM exportq.jobs WHERE id = $id")" "owner forced"
+psql_q "DELETE FROM exportq.jobs WHERE id = $id" >/dev/null
+assert_eq "$tables_before" "$(psql_q "SELECT count(*) FROM pg_tables WHERE schemaname IN ('app', 'exportq')")" "no table was dropped"
+assert_eq 0 "$(s3_list_keys "$EXPORTQ_S3_PREFIX" | grep -c .)" "no object was written"
+assert_eq 0 "$(uploads_under "$EXPORTQ_S3_PREFIX")" "no upload was started"
+kill -0 "$SERVE_PID" || fail "exportq serve died"
+req GET /healthz ""
+assert_eq 200 "$STATUS" "serve still healthy after the table"
+ok "values are data; no table dropped, no object, serve still healthy"
