@@ -63,7 +63,7 @@ row() {
       "$EXPORTQ_BIN" "$@" >"$T/cli.out" 2>"$T/cli.err" || got=$?
       if [ "$got" != 0 ]; then [ -s "$T/cli.err" ] || fail "case $n ($desc): exit $got without a message"; fi ;;
     sql)
-      got=$(psql -XAtq -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -c "$1" 2>&1 | grep -o 'ERROR:  [0-9A-Z]\{5\}' | head -1 | cut -c9-)
+      got=$( (psql -XAtq -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -c "$1" 2>&1 || true) | grep -o 'ERROR:  [0-9A-Z]\{5\}' | head -1 | cut -c9- || true)
       got=${got:-ok} ;;
   esac
   [ "$got" = "$want" ] || fail "case $n ($via: $desc): expected $want, got $got $( [ "$via" = http ] && head -c 300 <<<"$BODY"; [ "$via" = cli ] && head -c 300 "$T/cli.err")"
