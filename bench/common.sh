@@ -139,12 +139,12 @@ cpu_snap() {  # cpu_snap [end]: with "end", reads /proc/stat first, then lets th
   [ "${1:-}" = end ] && sleep 0.5
   printf '%s %s %s %s\n' "$(_ticks "$s/pg/data/postmaster.pid")" "$(_ticks "$s/s3/run/rgw.pid")" "$(_ticks "$s/s3/run/osd.pid")" "$m"
 }
-# cpu_diff BEFORE AFTER: "pg_s rgw_s osd_s busy_pct" (busy: of all cores)
+# cpu_diff BEFORE AFTER: "pg_s rgw_s osd_s busy_pct busy_s" (busy: of all cores)
 cpu_diff() {
   local hz
   hz=$(getconf CLK_TCK)
   awk -v hz="$hz" -v a="$1" -v b="$2" 'BEGIN {
     split(a, x, " "); split(b, y, " ")
-    printf "%.1f %.1f %.1f %.0f", (y[1]-x[1])/hz, (y[2]-x[2])/hz, (y[3]-x[3])/hz,
-           (y[5] > x[5]) ? 100 * (y[4]-x[4]) / (y[5]-x[5]) : 0 }'
+    printf "%.1f %.1f %.1f %.0f %.1f", (y[1]-x[1])/hz, (y[2]-x[2])/hz, (y[3]-x[3])/hz,
+           (y[5] > x[5]) ? 100 * (y[4]-x[4]) / (y[5]-x[5]) : 0, (y[4]-x[4])/hz }'
 }

@@ -40,7 +40,7 @@ bench_seed "$OWNER" "$ROWS"
 
 # ---- one run of each case ------------------------------------------------------------
 # Each appends one line to $T/<case>.dat:
-#   wall_s maxrss_kib user_s sys_s job_s bytes pg_cpu_s rgw_cpu_s osd_cpu_s busy_pct
+#   wall_s maxrss_kib user_s sys_s job_s bytes pg_cpu_s rgw_cpu_s osd_cpu_s busy_pct busy_s
 
 run_copy() {  # run_copy OWNER DAT
   local b a
@@ -118,40 +118,49 @@ row() {  # row LABEL DAT: median (min..max) of the wall time, the job time, MB/s
   read -r rgw _ _ <<<"$(stats "$dat" 8)"
   read -r osd _ _ <<<"$(stats "$dat" 9)"
   read -r busy _ _ <<<"$(stats "$dat" 10)"
+  # CPU the machine spent on anything else (colleagues' tests, the 0.5 s reaping pause...)
+  local others
+  others=$(awk '{ o = $11 - $3 - $4 - $7 - $8 - $9; if (o < 0) o = 0; print o }' "$dat" | sort -g \
+           | awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR + 1) / 2)] }')
   local bytes
   bytes=$(tail -n 1 "$dat" | awk '{print $6}')
   w="$wm ($wl..$wh)"
   if [ "$jm" = "-" ] || [ -z "$jm" ]; then j="-"; t=$wm; else
     j=$(printf '%.2f (%.2f..%.2f)' "$jm" "$jl" "$jh"); t=$jm; fi
   r=$(mib "$rh")
-  printf '| %-34s | %-18s | %-18s | %6s | %5s | %9s | %4s | %4s | %4s | %3s%% |\n' \
+  printf '| %-34s | %-18s | %-18s | %6s | %5s | %9s | %4s | %4s | %4s | %4s | %3s%% |\n' \
     "$label" "$w" "$j" "$(mbps "$bytes" "$t")" "$(fmt_ratio "$t" "$COPY_MED")" "$r" \
-    "$(awk -v u="$um" -v s="$sm" 'BEGIN{printf "%.1f", u+s}')" "$pg" "$(awk -v a="$rgw" -v b="$osd" 'BEGIN{printf "%.1f", a+b}')" "$busy"
+    "$(awk -v u="$um" -v s="$sm" 'BEGIN{printf "%.1f", u+s}')" "$pg" "$(awk -v a="$rgw" -v b="$osd" 'BEGIN{printf "%.1f", a+b}')" "$others" "$busy"
 }
 COPY_MED=$(stats "$T/copy.dat" 1 | cut -d' ' -f1)
 hr "results: $ROWS rows, $REF_BYTES bytes; median (min..max) of $RUNS runs; ratio = time / psql COPY > /dev/null"
-echo "| case | process wall s | job s (started..finished) | MB/s | ratio | peak RSS MiB (max) | own CPU s | pg CPU s | rgw+osd CPU s | machine busy |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| case | process wall s | job s (started..finished) | MB/s | ratio | peak RSS MiB (max) | own CPU s | pg CPU s | rgw+osd CPU s | other CPU s | machine busy |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 row "psql COPY > /dev/null" "$T/copy.dat"
 row "psql COPY | aws s3 cp -" "$T/aws.dat"
 row "exportq worker (no guard, default)" "$T/worker.dat"
 row "exportq worker (formula guard on)" "$T/guard.dat"
 echo "(MB/s = bytes / job time for the worker, / wall time for the baselines; own CPU = user+sys of"
-echo " the measured command and its children; pg = postmaster + backends; busy = share of both cores)"
+echo " the measured command and its children; pg = postmaster + backends; other = every other process"
+echo " on the machine meanwhile, median; busy = share of both cores; CPU figures are medians)"
 
 # ---- part size / concurrency ------------------------------------------------------------
 if [ -n "$SWEEP" ]; then
   hr "part size x upload concurrency, bench_raw, $ROWS rows, one run each (default: 8388608 x 4)"
-  echo "| EXPORTQ_PART_SIZE | EXPORTQ_UPLOAD_CONCURRENCY | process wall s | job s | MB/s | ratio to COPY median | peak RSS MiB |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "(each setting right after its own psql COPY > /dev/null; ratio = job s / that COPY's s)"
+  echo "| EXPORTQ_PART_SIZE | EXPORTQ_UPLOAD_CONCURRENCY | COPY s | process wall s | job s | MB/s | ratio | peak RSS MiB | other CPU s |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   for s in $SWEEP; do
     part=${s%%:*} conc=${s##*:}
-    rm -f "$T/sweep.dat"
+    rm -f "$T/sweep.dat" "$T/sweepcopy.dat"
+    run_copy "$OWNER" "$T/sweepcopy.dat"
     run_worker bench_raw "$OWNER" "$T/sweep.dat" EXPORTQ_PART_SIZE="$part" EXPORTQ_UPLOAD_CONCURRENCY="$conc"
     s3_rm "$KEY"
-    read -r w rss _ _ j b _ <"$T/sweep.dat"
-    printf '| %s | %s | %s | %.2f | %s | %s | %s |\n' "$part" "$conc" "$w" "$j" "$(mbps "$b" "$j")" \
-      "$(fmt_ratio "$j" "$COPY_MED")" "$(mib "$rss")"
+    read -r cw _ <"$T/sweepcopy.dat"
+    read -r w rss u sy j b pg rgw osd _ bs <"$T/sweep.dat"
+    printf '| %s | %s | %s | %s | %.2f | %s | %s | %s | %s |\n' "$part" "$conc" "$cw" "$w" "$j" "$(mbps "$b" "$j")" \
+      "$(fmt_ratio "$j" "$cw")" "$(mib "$rss")" \
+      "$(awk -v a="$bs" -v b="$u" -v c="$sy" -v d="$pg" -v e="$rgw" -v f="$osd" 'BEGIN { o = a-b-c-d-e-f; printf "%.1f", o < 0 ? 0 : o }')"
   done
 fi
 
@@ -163,14 +172,19 @@ if [ "$BIG" -gt 0 ]; then
   run_copy "$BIGOWNER" "$T/bigcopy.dat"
   run_worker bench_raw "$BIGOWNER" "$T/bigworker.dat"
   s3_rm "$KEY"
-  read -r bw _ _ _ _ _ <"$T/bigcopy.dat"
-  read -r ww wrss _ _ wj wb _ <"$T/bigworker.dat"
+  read -r bw _ bu bsy _ _ bpg brgw bosd _ bbs <"$T/bigcopy.dat"
+  read -r ww wrss wu wsy wj wb wpg wrgw wosd _ wbs <"$T/bigworker.dat"
   [ "$wb" = "$REF_BYTES" ] || bench_die "job $JOB recorded $wb bytes, psql's COPY gives $REF_BYTES"
-  echo "| case | wall s | job s | MB/s | ratio | peak RSS MiB |"
-  echo "|---|---|---|---|---|---|"
-  printf '| psql COPY > /dev/null | %s | - | %s | 1.00 | - |\n' "$bw" "$(mbps "$REF_BYTES" "$bw")"
-  printf '| exportq worker (no guard, default) | %s | %.2f | %s | %s | %s |\n' "$ww" "$wj" \
-    "$(mbps "$wb" "$wj")" "$(fmt_ratio "$wj" "$bw")" "$(mib "$wrss")"
+  other() { awk -v a="$1" -v b="$2" -v c="$3" -v d="$4" -v e="$5" -v f="$6" 'BEGIN { o = a-b-c-d-e-f; printf "%.1f", o < 0 ? 0 : o }'; }
+  echo "| case | wall s | job s | MB/s | ratio | peak RSS MiB | own CPU s | pg CPU s | rgw+osd CPU s | other CPU s |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  printf '| psql COPY > /dev/null | %s | - | %s | 1.00 | - | %.1f | %s | %.1f | %s |\n' "$bw" "$(mbps "$REF_BYTES" "$bw")" \
+    "$(awk -v a="$bu" -v b="$bsy" 'BEGIN{print a+b}')" "$bpg" "$(awk -v a="$brgw" -v b="$bosd" 'BEGIN{print a+b}')" \
+    "$(other "$bbs" "$bu" "$bsy" "$bpg" "$brgw" "$bosd")"
+  printf '| exportq worker (no guard, default) | %s | %.2f | %s | %s | %s | %.1f | %s | %.1f | %s |\n' "$ww" "$wj" \
+    "$(mbps "$wb" "$wj")" "$(fmt_ratio "$wj" "$bw")" "$(mib "$wrss")" \
+    "$(awk -v a="$wu" -v b="$wsy" 'BEGIN{print a+b}')" "$wpg" "$(awk -v a="$wrgw" -v b="$wosd" 'BEGIN{print a+b}')" \
+    "$(other "$wbs" "$wu" "$wsy" "$wpg" "$wrgw" "$wosd")"
   echo "peak RSS of exportq worker: $(mib "$(stats "$T/worker.dat" 2 | cut -d' ' -f3)") MiB at $ROWS rows," \
        "$(mib "$wrss") MiB at $BIG rows ($wb bytes)"
 fi
