@@ -495,6 +495,61 @@ int s3_upload_wait(s3_upload *up, int extra_fd, short extra_events, int timeout_
     return wfd.revents ? 1 : 0;
 }
 
+/* The ETag S3 gives a completed multipart object: MD5 of the parts' binary
+ * MD5s, "-", the part count. Part ETags are the parts' MD5 in hex. */
+static int multipart_etag(const s3_upload *up, unsigned parts, char *out, size_t outsz)
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    int rc = -1;
+    if (!c || !EVP_DigestInit_ex(c, EVP_md5(), NULL))
+        goto out;
+    for (unsigned i = 0; i < parts; i++) {
+        unsigned char bin[16];
+        const char *hex = up->etags[i];
+        if (strlen(hex) != 32)
+            goto out;
+        for (int j = 0; j < 16; j++) {
+            unsigned v;
+            if (sscanf(hex + 2 * j, "%2x", &v) != 1)
+                goto out;
+            bin[j] = (unsigned char)v;
+        }
+        if (!EVP_DigestUpdate(c, bin, sizeof bin))
+            goto out;
+    }
+    if (!EVP_DigestFinal_ex(c, md, &mdlen))
+        goto out;
+    for (unsigned i = 0; i < mdlen && 2 * i + 2 < outsz; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    snprintf(out + 2 * mdlen, outsz - 2 * mdlen, "-%u", parts);
+    rc = 0;
+out:
+    EVP_MD_CTX_free(c);
+    return rc;
+}
+
+/* A Complete whose reply was lost is retried and then meets NoSuchUpload: the
+ * first one may well have been applied. It was when the object now has our
+ * size and the multipart ETag of exactly our parts. */
+static bool complete_was_applied(s3_upload *up, unsigned parts)
+{
+    char want[64], got[128];
+    const char *g = got;
+    uint64_t size = 0;
+    eq_err e;
+    if (multipart_etag(up, parts, want, sizeof want) < 0 ||
+        s3_head_object(up->client, up->key, &size, got, sizeof got, &e) < 0)
+        return false;
+    if (*g == '"')
+        g++;
+    eq_debug(up->ctx, "after a lost Complete reply: object has %llu bytes, ETag %s; ours: %llu bytes, %s",
+             (unsigned long long)size, g, (unsigned long long)up->stats.bytes_sent, want);
+    return size == up->stats.bytes_sent && strncasecmp(g, want, strlen(want)) == 0 &&
+           (g[strlen(want)] == '\0' || g[strlen(want)] == '"');
+}
+
 static int complete_upload(s3_upload *up, eq_err *err)
 {
     eq_buf xml;
@@ -523,8 +578,12 @@ static int complete_upload(s3_upload *up, eq_err *err)
         s3_req_spec spec = {.op = "CompleteMultipartUpload", .method = "POST", .key = up->key, .query = q,
                             .nquery = 1, .headers = hs, .nheaders = 1, .body = xml.data, .body_len = xml.len,
                             .out_fd = -1};
-        if (s3_request_perform(up->client, &r, &spec, err) < 0)
-            goto fail;
+        if (s3_request_perform(up->client, &r, &spec, err) < 0) {
+            if (r.status != 404 || !complete_was_applied(up, parts))
+                goto fail;
+            eq_info(up->ctx, "CompleteMultipartUpload: the reply was lost, but the object is complete "
+                             "(size and multipart ETag match)");
+        }
     }
     rc = 0;
 fail:

@@ -24,6 +24,7 @@ import json
 import os
 import random
 import socket
+import urllib.parse
 import threading
 import time
 
@@ -43,7 +44,8 @@ class State:
         self.lock = threading.Lock()
         self.modes = [m for m in args.modes.split(",") if m]
         self.next_mode = 0
-        self.stats = {"requests": 0, "upload_part": 0, "failed": 0, "by_mode": {}}
+        self.stats = {"requests": 0, "upload_part": 0, "failed": 0, "by_mode": {}, "lost_complete": 0}
+        self.completed_uploads = set()
 
     def decide(self, is_part):
         with self.lock:
@@ -59,15 +61,29 @@ class State:
             self.stats["by_mode"][mode] = self.stats["by_mode"].get(mode, 0) + 1
             return mode
 
+    def lose_complete(self, upload_id):
+        """True for the first --lose-complete-replies CompleteMultipartUpload requests."""
+        with self.lock:
+            if self.stats["lost_complete"] >= self.args.lose_complete_replies:
+                return False
+            self.stats["lost_complete"] += 1
+            self.completed_uploads.add(upload_id)
+            return True
+
+    def already_completed(self, upload_id):
+        """Was this upload completed behind a lost reply? (S3 may then say NoSuchUpload.)"""
+        with self.lock:
+            return upload_id in self.completed_uploads
+
     def save(self):
         if not self.args.stats:
             return
+        # under the lock: handler threads must not race on the temporary file
         with self.lock:
-            data = json.dumps(self.stats)
-        tmp = self.args.stats + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(data)
-        os.replace(tmp, self.args.stats)
+            tmp = self.args.stats + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(json.dumps(self.stats))
+            os.replace(tmp, self.args.stats)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -87,11 +103,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             left -= len(c)
         return b"".join(chunks)
 
-    def _reply(self, status, body, headers=()):
+    def _reply(self, status, body, headers=(), length=None):
         self.send_response(status)
         for k, v in headers:
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
+        # a HEAD reply carries the object's length, not its (empty) body's
+        self.send_header("Content-Length", str(len(body) if length is None else length))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -121,6 +138,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return None
         if mode == "slow":
             time.sleep(st.args.slow_seconds)
+        upload_id = urllib.parse.parse_qs(q).get("uploadId", [""])[0]
+        if self.command == "POST" and upload_id and st.already_completed(upload_id):
+            # AWS may answer a repeated Complete of a finished upload like this
+            return self._reply(404, error_xml("NoSuchUpload"), xml)
         host, _, port = st.args.upstream.partition(":")
         up = http.client.HTTPConnection(host, int(port or 80), timeout=120)
         try:
@@ -131,8 +152,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             up.endheaders(body if body or self.command in ("PUT", "POST") else None)
             r = up.getresponse()
             data = r.read()
+            is_complete = self.command == "POST" and "uploadId=" in q
+            if is_complete and r.status == 200 and st.lose_complete(upload_id):
+                # S3 applied the Complete, but its reply never reaches the client
+                st.save()
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return None
             out = [(k, v) for k, v in r.getheaders() if k.lower() not in HOP and k.lower() != "content-length"]
-            self._reply(r.status, data, out)
+            length = r.getheader("Content-Length") if self.command == "HEAD" else None
+            self._reply(r.status, data, out, length)
         finally:
             up.close()
         return None
@@ -157,6 +189,9 @@ def main():
     ap.add_argument("--modes", default="500,503,slowdown,error200,drop,slow")
     ap.add_argument("--slow-seconds", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--lose-complete-replies", type=int, default=0,
+                    help="forward the first N CompleteMultipartUpload requests, then drop their replies "
+                         "(and answer a repeated Complete of such an upload 404 NoSuchUpload)")
     args = ap.parse_args()
     srv = http.server.ThreadingHTTPServer((args.listen, args.port), Handler)
     srv.daemon_threads = True

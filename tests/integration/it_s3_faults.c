@@ -3,7 +3,9 @@
  * body, a dropped connection, a reply held back past the stall timeout):
  * the upload retries and the object is still byte-equal. Then a proxy that
  * fails every part: the upload fails with a clear, sticky error and the
- * abort leaves no upload behind. */
+ * abort leaves no upload behind. And a CompleteMultipartUpload applied by S3
+ * whose reply is lost: the retry meets NoSuchUpload, and the uploader
+ * recognises its own object by size and multipart ETag. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,7 +39,9 @@ typedef struct proxy {
 
 static pid_t live_proxy;
 
-static void proxy_start(proxy *p, const char *ratio, const char *modes, const char *seed)
+/* lose_complete: how many CompleteMultipartUpload replies the proxy drops
+ * after forwarding the request ("0": none) */
+static void proxy_start(proxy *p, const char *ratio, const char *modes, const char *seed, const char *lose_complete)
 {
     char script[1024], portfile[256], upstream[256];
     const char *src = getenv("EXPORTQ_SOURCE_DIR");
@@ -53,7 +57,8 @@ static void proxy_start(proxy *p, const char *ratio, const char *modes, const ch
     if (p->pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive a crashed test */
         execl("/usr/bin/python3", "python3", script, "--upstream", upstream, "--port-file", portfile, "--stats",
-              p->stats, "--ratio", ratio, "--modes", modes, "--seed", seed, "--slow-seconds", "3", (char *)NULL);
+              p->stats, "--ratio", ratio, "--modes", modes, "--seed", seed, "--slow-seconds", "3",
+              "--lose-complete-replies", lose_complete, (char *)NULL);
         _exit(127);
     }
     live_proxy = p->pid;
@@ -191,7 +196,7 @@ static void test_upload_survives_faults(void **state)
     size_t size;
     eq_err err;
     (void)state;
-    proxy_start(&p, "0.45", "500,503,slowdown,error200,drop,slow", "7");
+    proxy_start(&p, "0.45", "500,503,slowdown,error200,drop,slow", "7", "0");
     cl = client_via(&p);
     snprintf(key, sizeof key, "%sfaulty.csv", prefix);
     assert_int_equal(s3_upload_new(cl, key, NULL, NULL, 5 * MiB, 3, &up, &err), 0);
@@ -223,7 +228,7 @@ static void test_permanent_failure_is_sticky_and_aborted(void **state)
     found f = {NULL, 0};
     eq_err err, err2;
     (void)state;
-    proxy_start(&p, "1.0", "503", "8");
+    proxy_start(&p, "1.0", "503", "8", "0");
     cl = client_via(&p);
     s3_client_set_retry(cl, 3, 10, 50);
     snprintf(key, sizeof key, "%sdoomed.csv", prefix);
@@ -244,6 +249,32 @@ static void test_permanent_failure_is_sticky_and_aborted(void **state)
     f.key = key;
     assert_int_equal(s3_list_uploads(cl, prefix, count, &f, &err), 0);
     assert_int_equal(f.n, 0);
+    s3_client_free(cl);
+    proxy_stop(&p);
+}
+
+/* S3 applies a Complete but its reply is lost: the retry meets NoSuchUpload,
+ * and the uploader recognises its own object (size + multipart ETag). */
+static void test_lost_complete_reply(void **state)
+{
+    proxy p = {0};
+    s3_client *cl;
+    s3_upload *up = NULL;
+    char key[256], want[65], got[65];
+    size_t size;
+    eq_err err;
+    (void)state;
+    proxy_start(&p, "0", "", "9", "1");
+    cl = client_via(&p);
+    snprintf(key, sizeof key, "%slost-complete.csv", prefix);
+    assert_int_equal(s3_upload_new(cl, key, NULL, NULL, 5 * MiB, 2, &up, &err), 0);
+    if (stream(up, 12 * MiB + 3, want, &err) < 0 || s3_upload_finish(up, &err) < 0)
+        fail_msg("upload with a lost Complete reply: %s", err.msg);
+    s3_upload_free(up);
+    assert_int_equal(stat_of(&p, "lost_complete"), 1);
+    download_sha(cl, key, got, &size);
+    assert_int_equal(size, 12 * MiB + 3);
+    assert_string_equal(got, want);
     s3_client_free(cl);
     proxy_stop(&p);
 }
@@ -278,6 +309,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_upload_survives_faults),
         cmocka_unit_test(test_permanent_failure_is_sticky_and_aborted),
+        cmocka_unit_test(test_lost_complete_reply),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
