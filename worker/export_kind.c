@@ -103,7 +103,7 @@ int export_kind_get(PGconn *conn, const char *name, export_kind *k, eq_err *err)
     static const char sql[] =
         "SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname), k.filename, k.options::text"
         "  FROM exportq.kinds k"
-        "  JOIN pg_catalog.pg_proc p ON p.oid = k.function"
+        "  JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure(k.function)"
         "  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
         " WHERE k.name = $1";
     const char *params[1] = {name};
