@@ -87,6 +87,7 @@ row http 400 "SQL in the Idempotency-Key" POST /v1/exports "$T1" -H "Idempotency
 row http 400 "CRLF in the email"         POST /v1/exports "$T1" -d '{"kind":"user_activity","email":"a@b.example\r\nBcc: victim@c.example"}'
 row http 400 "LF in the email"           POST /v1/exports "$T1" -d '{"kind":"user_activity","email":"a@b.example\nSubject: hi"}'
 row http 400 "two addresses"             POST /v1/exports "$T1" -d '{"kind":"user_activity","email":"a@b.example, c@d.example"}'
+row http 400 "non-ASCII address"         POST /v1/exports "$T1" -d '{"kind":"user_activity","email":"josé@example.com"}'
 # path traversal
 row http 404 "traversal in the path"     GET "/v1/exports/../../etc/passwd" "$T1"
 row http 404 "encoded traversal in a job id" GET "/v1/exports/%2e%2e%2f%2e%2e%2fetc%2fpasswd" "$T1"
