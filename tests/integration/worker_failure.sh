@@ -61,3 +61,24 @@ assert_eq 1 "$(grep -lx "RCPT_TO=$addr2" "$EXPORTQ_TEST_MAILDIR"/*.env | wc -l)"
 assert_eq 1 "$(psql_q "SELECT attempts FROM exportq.status($id2)")" "the export was not re-run"
 grep -q "export started" "$t/worker3.log" && fail "the export ran again for a mail retry"
 ok "SMTP down: export succeeded, mail delivered later, once, without re-running the export"
+
+# --- a kind whose function was dropped: the job fails once, saying so --------
+psql_q "CREATE FUNCTION app.gone(params jsonb) RETURNS TABLE(n int) LANGUAGE sql STABLE AS 'SELECT 1';
+        SELECT exportq.define_kind('gone', 'app.gone', 'gone.csv')" >/dev/null
+id3=$("$EXPORTQ_BIN" enqueue gone)
+psql_q "DROP FUNCTION app.gone(jsonb)" >/dev/null
+"$EXPORTQ_BIN" worker --drain 2> "$t/worker4.log" || fail "worker exited non-zero"
+assert_eq failed "$(psql_q "SELECT state FROM exportq.status($id3)")" "a dropped function fails the job"
+assert_eq 1 "$(psql_q "SELECT attempts FROM exportq.status($id3)")" "and is not retried"
+[ -n "$(psql_q "SELECT last_error FROM exportq.status($id3)")" ] || fail "no last_error for the dropped function"
+ok "kind whose function was dropped: failed once with '$(psql_q "SELECT last_error FROM exportq.status($id3)")'"
+
+# pg_upgrade refuses user tables with reg* columns other than regclass/regrole/regtype
+assert_eq 0 "$(psql_q "SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = 'exportq' AND a.attnum > 0 AND NOT a.attisdropped
+                   AND a.atttypid IN ('regproc'::regtype, 'regprocedure'::regtype, 'regoper'::regtype,
+                                      'regoperator'::regtype, 'regconfig'::regtype, 'regdictionary'::regtype,
+                                      'regnamespace'::regtype, 'regcollation'::regtype)")" \
+  "no column of the exportq schema blocks pg_upgrade"
+ok "schema is pg_upgrade-safe"
