@@ -277,6 +277,11 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
         err->retryable = false;
         return record_failure(&rs, err);
     }
+    if (!job->function[0]) {
+        eq_fail(err, EQ_ERR_INVALID, "the function of kind '%s' no longer exists (drop or define the kind again)",
+                job->kind);
+        return record_failure(&rs, err);
+    }
     eq_info(rs.logctx, "export started");
     if (job_abort_uploads(ctx->s3, dir, rs.logctx, err) < 0 || export_to_s3(&rs, key, &kind.options, err) < 0) {
         /* stop the query at once: the backend must not keep streaming */
