@@ -1,9 +1,10 @@
 /* cmd_stream.c - `exportq stream KIND [--param NAME=VALUE]... [--owner ID] [-o FILE]`
  *
- * The streaming core on the command line: runs kind KIND's COPY on the source
- * database (EXPORTQ_SOURCE_DATABASE_URL, which also holds exportq.kinds: the
- * queue database or a physical replica of it) and writes the filtered CSV to
- * FILE or stdout. One poll() loop on the PostgreSQL socket; memory is constant.
+ * The streaming core on the command line: looks kind KIND up in the queue
+ * database (EXPORTQ_DATABASE_URL, where exportq.kinds lives), runs its COPY on
+ * the source database (EXPORTQ_SOURCE_DATABASE_URL: the queue database or a
+ * replica) and writes the filtered CSV to FILE or stdout. A device or FIFO
+ * given as FILE is written in place. One poll() loop on the PostgreSQL socket; memory is constant.
  * FILE appears atomically (a temporary file in the same directory, renamed
  * when complete) and never holds a partial export: on any error, SIGINT or
  * SIGTERM the query is cancelled and the temporary file removed.
@@ -45,7 +46,8 @@ static void usage(FILE *out)
             "      --owner ID          export as this owner (sets the parameter \"owner\")\n"
             "  -o, --output FILE       write to FILE, atomically; no partial file on failure\n"
             "  -h, --help              this text\n\n"
-            "Needs EXPORTQ_DATABASE_URL (or EXPORTQ_SOURCE_DATABASE_URL). Exit 0 on success,\n"
+            "Needs EXPORTQ_DATABASE_URL (the kind); the rows come from EXPORTQ_SOURCE_DATABASE_URL\n"
+            "when set (a replica). Exit 0 on success,\n"
             "1 on failure (with PostgreSQL's message), 2 on a usage error.\n");
 }
 
@@ -235,7 +237,7 @@ int cmd_stream(int argc, char **argv)
     json_t *params = json_object();
     const char *kind_name = NULL, *owner = NULL, *output = NULL;
     char *params_json = NULL, *sql = NULL, *given = NULL;
-    PGconn *conn = NULL;
+    PGconn *conn = NULL, *qconn = NULL;
     export_kind kind;
     export_source *src = NULL;
     export_filter *filter = NULL;
@@ -271,8 +273,13 @@ int cmd_stream(int argc, char **argv)
         goto fail;
     }
     if (export_params_build(given, owner, &params_json, &err) < 0 ||
-        eq_pg_connect(cfg.source_database_url, "stream", &conn, &err) < 0 ||
-        export_kind_get(conn, kind_name, &kind, &err) < 0 ||
+        /* kinds live with the queue; the rows come from the source (a replica) */
+        eq_pg_connect(cfg.database_url, "stream", &qconn, &err) < 0 ||
+        export_kind_get(qconn, kind_name, &kind, &err) < 0)
+        goto fail;
+    PQfinish(qconn); /* not held for the length of the stream */
+    qconn = NULL;
+    if (eq_pg_connect(cfg.source_database_url, "stream", &conn, &err) < 0 ||
         export_build_copy_sql(conn, kind.function, params_json, kind.options.header, &sql, &err) < 0 ||
         out_open(&out, output, &err) < 0 ||
         export_filter_new(&kind.options, fd_sink, &out, &filter, &err) < 0 ||
@@ -295,6 +302,8 @@ fail:
     export_filter_free(filter);
     if (conn)
         PQfinish(conn);
+    if (qconn)
+        PQfinish(qconn);
     free(sql);
     free(params_json);
     free(given);
