@@ -1,6 +1,8 @@
 /* http_request.c - see http_request.h */
 #include "http/http_request.h"
 
+#include "worker/mail_message.h"
+
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -90,45 +92,6 @@ int http_params_bind_owner(json_t *params, const char *owner, http_problem *p)
     return 0;
 }
 
-static bool label_valid(const char *s, size_t n)
-{
-    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '-')
-            return false;
-    return true;
-}
-
-bool http_email_valid(const char *email)
-{
-    const char *at, *dom, *dot;
-    size_t n, local;
-    int labels = 0;
-    if (!email)
-        return false;
-    n = strlen(email);
-    at = strchr(email, '@');
-    if (n > HTTP_EMAIL_MAX || !at || strchr(at + 1, '@'))
-        return false;
-    local = (size_t)(at - email);
-    if (local == 0 || local > 64 || email[0] == '.' || at[-1] == '.')
-        return false;
-    for (const char *c = email; c < at; c++) {
-        unsigned char u = (unsigned char)*c;
-        if (u <= 0x20 || u == 0x7f || strchr("\"(),:;<>[\\]", u) || (u == '.' && c[1] == '.'))
-            return false;
-    }
-    for (dom = at + 1;; dom = dot + 1) {
-        dot = strchr(dom, '.');
-        if (!label_valid(dom, dot ? (size_t)(dot - dom) : strlen(dom)))
-            return false;
-        labels++;
-        if (!dot)
-            break;
-    }
-    return labels >= 2;
-}
 
 int http_export_req_parse(const char *body, size_t len, http_export_req *out, http_problem *p)
 {
@@ -177,7 +140,7 @@ int http_export_req_parse(const char *body, size_t len, http_export_req *out, ht
 
     email = json_object_get(doc, "email");
     if (email && !json_is_null(email)) {
-        if (!json_is_string(email) || !http_email_valid(json_string_value(email))) {
+        if (!json_is_string(email) || !mail_address_valid(json_string_value(email))) {
             http_problem_set(p, 400, "invalid_email", "email must be a valid email address");
             goto fail;
         }

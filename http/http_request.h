@@ -61,9 +61,6 @@ int http_params_validate(const json_t *params, http_problem *p) EQ_MUST;
 /* Overwrites params.owner with the token's owner (both flows). */
 int http_params_bind_owner(json_t *params, const char *owner, http_problem *p) EQ_MUST;
 
-/* A plausible mailbox address: local@domain, no spaces, quotes or control
- * characters, a dotted domain of [A-Za-z0-9-] labels, at most 254 bytes. */
-bool http_email_valid(const char *email);
 
 /* Extracts the token of "Bearer TOKEN" (scheme case-insensitive) into out.
  * Returns -1 for a missing header, another scheme or a malformed token. */

@@ -53,9 +53,10 @@ bool mail_address_valid(const char *addr)
         if (*p == '.' && p[1] == '.')
             return false;
     }
-    /* domain: labels of letters, digits and '-', not starting or ending with '-' */
+    /* domain: two or more labels of letters, digits and '-', not starting or
+     * ending with '-' (the same rule as exportq.valid_email in SQL) */
     label = at + 1;
-    if (!*label)
+    if (!*label || !strchr(label, '.'))
         return false;
     for (p = label;; p++) {
         if (*p == '.' || *p == '\0') {

@@ -49,7 +49,9 @@ typedef struct mail_export_info {
 /* true when `addr` is a plain "local@domain" address safe to put in a header
  * and an SMTP envelope: printable ASCII only, exactly one '@', no spaces, no
  * CR/LF or other control characters, no , ; < > " ( ) [ ] \ , local part 1..64,
- * domain of dot-separated labels (letters, digits, '-'), total <= 254. */
+ * domain of two or more dot-separated labels (letters, digits, '-'), total
+ * <= 254. The one address rule of exportq in C; exportq.valid_email() is the
+ * same rule in SQL. */
 bool mail_address_valid(const char *addr);
 
 /* The "your export is ready" mail: what was exported (kind, file name), row

@@ -4,7 +4,7 @@
  * Authorization value, an Accept-Encoding value, and a POST body. Properties:
  *  - nothing crashes, leaks or reads out of bounds (ASan/UBSan);
  *  - an accepted body gives a kind that export_kind_name_valid() accepts, an
- *    object of scalar params, and an email (if any) that http_email_valid() accepts;
+ *    object of scalar params, and an email (if any) that mail_address_valid() accepts;
  *  - a refused body gives a 400/413 problem whose JSON is valid;
  *  - a matched route's job id is positive and its kind a single path segment;
  *  - a bearer token, when found, is non-empty and made of token characters;
@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "http/http_request.h"
+#include "worker/mail_message.h"
 #include "http/http_route.h"
 #include "worker/export_kind.h"
 
@@ -66,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_t *v;
         if (!export_kind_name_valid(req.kind) || !json_is_object(req.params))
             abort();
-        if (req.email[0] && !http_email_valid(req.email))
+        if (req.email[0] && !mail_address_valid(req.email))
             abort();
         json_object_foreach(req.params, key, v) {
             if (json_is_object(v) || json_is_array(v) || !http_param_name_valid(key))
