@@ -15,7 +15,7 @@ PACKAGES=(
   ceph-mon ceph-osd radosgw ceph-common
   python3-aiosmtpd python3-botocore awscli
   # tools the harness and the tests call
-  curl openssl procps iproute2 systemd
+  curl openssl procps iproute2 systemd jq time python3
 )
 
 # one dpkg-query for all: "NAME STATUS..." per known package
