@@ -249,13 +249,7 @@ int s3_presign_get(s3_client *c, const char *key, long expires, const char *file
         eq_fail(err, EQ_ERR_INVALID, "presign: empty object key");
         goto fail;
     }
-    if (c->path_style)
-        snprintf(host, sizeof host, "%s", c->authority);
-    else
-        snprintf(host, sizeof host, "%s.%s", c->bucket, c->authority);
-    if (eq_buf_reserve(&uri, 1, err) < 0 ||
-        (c->path_style && eq_buf_printf(&uri, err, "/%s", c->bucket) < 0) || eq_buf_puts(&uri, "/", err) < 0 ||
-        s3_uri_encode(&uri, key, strlen(key), true, err) < 0)
+    if (s3_request_target(c, key, host, sizeof host, &uri, err) < 0)
         goto fail;
     if (filename) {
         if (s3_content_disposition(filename, &disp, err) < 0)

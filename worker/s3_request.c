@@ -199,13 +199,28 @@ static int add_header(s3_request *r, const char *name, const char *value, eq_err
     return 0;
 }
 
+int s3_request_target(const s3_client *c, const char *key, char *host, size_t hostsz, eq_buf *uri, eq_err *err)
+{
+    if (c->path_style)
+        snprintf(host, hostsz, "%s", c->authority);
+    else
+        snprintf(host, hostsz, "%s.%s", c->bucket, c->authority);
+    if (eq_buf_reserve(uri, 1, err) < 0 || (c->path_style && eq_buf_printf(uri, err, "/%s", c->bucket) < 0))
+        return -1;
+    if (key && *key)
+        return eq_buf_puts(uri, "/", err) < 0 || s3_uri_encode(uri, key, strlen(key), true, err) < 0 ? -1 : 0;
+    if (uri->len == 0 && eq_buf_puts(uri, "/", err) < 0)
+        return -1;
+    return 0;
+}
+
 int s3_request_prepare(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_err *err)
 {
     sigv4_kv hs[SIGV4_MAX_PARAMS];
     sigv4_creds creds = {c->access_key, c->secret_key, c->session_token};
     char host[512], date[17], hash[65], auth[2048];
     eq_buf uri;
-    size_t nh = 0, i, path_start;
+    size_t nh = 0, i;
     int rc = -1;
 
     eq_buf_init(&uri, S3_URL_MAX);
@@ -231,25 +246,10 @@ int s3_request_prepare(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_
         goto fail;
     }
 
-    /* host, canonical URI (each key byte encoded once, '/' kept), URL */
-    if (c->path_style)
-        snprintf(host, sizeof host, "%s", c->authority);
-    else
-        snprintf(host, sizeof host, "%s.%s", c->bucket, c->authority);
-    if (eq_buf_reserve(&uri, 1, err) < 0)
+    /* host, canonical URI, URL */
+    if (s3_request_target(c, spec->key, host, sizeof host, &uri, err) < 0 ||
+        eq_buf_printf(&r->url, err, "%s://%s", c->scheme, host) < 0)
         goto fail;
-    if (c->path_style && eq_buf_printf(&uri, err, "/%s", c->bucket) < 0)
-        goto fail;
-    if (spec->key) {
-        if (eq_buf_puts(&uri, "/", err) < 0 || s3_uri_encode(&uri, spec->key, strlen(spec->key), true, err) < 0)
-            goto fail;
-    } else if (uri.len == 0 && eq_buf_puts(&uri, "/", err) < 0) {
-        goto fail;
-    }
-    if (eq_buf_printf(&r->url, err, "%s://%s", c->scheme, host) < 0)
-        goto fail;
-    path_start = r->url.len;
-    (void)path_start;
     if (eq_buf_append(&r->url, uri.data, uri.len, err) < 0)
         goto fail;
     if (spec->nquery && (eq_buf_puts(&r->url, "?", err) < 0 ||

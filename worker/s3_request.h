@@ -78,6 +78,13 @@ typedef struct s3_request {
 void s3_request_init(s3_request *r);
 void s3_request_cleanup(s3_request *r);
 
+/* The Host of a request to the client's bucket, and the canonical URI of
+ * `key` appended to `uri` (NULL or "": the bucket): path-style "/bucket/key"
+ * or virtual-hosted "/key", each key byte URI-encoded once, '/' kept, the
+ * path never normalised. Shared by signed requests and presigned links. */
+int s3_request_target(const s3_client *c, const char *key, char *host, size_t hostsz, eq_buf *uri,
+                      eq_err *err) EQ_MUST;
+
 /* Builds the easy handle for one attempt of `spec` (spec must outlive it). */
 int s3_request_prepare(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_err *err) EQ_MUST;
 
