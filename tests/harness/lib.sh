@@ -341,3 +341,10 @@ is_sanitized() { grep -q __asan_init "$EXPORTQ_BIN"; }
 free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+# load_sample_data: scripts/sample-data.sql into the test database (schema app,
+# the JSONB activity table, app.seed_activity(), the kind user_activity).
+load_sample_data() {
+  psql -XAtq -v ON_ERROR_STOP=1 -f "$EXPORTQ_SOURCE_DIR/scripts/sample-data.sql" >/dev/null \
+    || fail "scripts/sample-data.sql failed"
+}

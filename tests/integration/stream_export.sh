@@ -6,23 +6,12 @@
 . "$EXPORTQ_SOURCE_DIR/tests/harness/lib.sh"
 
 T=$(tmpdir)
-DB=eqcore_stream
-psql -XAtq -d "$EXPORTQ_DATABASE_URL" -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-export EXPORTQ_DATABASE_URL="${EXPORTQ_DATABASE_URL%/*}/$DB" PGDATABASE=$DB
-unset EXPORTQ_SOURCE_DATABASE_URL
-
-# the exportq schema: `exportq migrate`, or the migration files while migrate is not there yet
-if ! "$EXPORTQ_BIN" migrate >"$T/migrate.log" 2>&1; then
-  for f in "$EXPORTQ_SOURCE_DIR"/schema/[0-9]*.sql; do
-    psql -XAtq -v ON_ERROR_STOP=1 -f "$f" >/dev/null
-  done
-fi
-psql -XAtq -v ON_ERROR_STOP=1 -f "$EXPORTQ_SOURCE_DIR/scripts/sample-data.sql" >/dev/null 2>&1 \
-  || fail "scripts/sample-data.sql failed"
+use_fresh_db
+load_sample_data
 psql -XAtq -v ON_ERROR_STOP=1 -f "$EXPORTQ_SOURCE_DIR/scripts/seed-test.sql" >/dev/null \
   || fail "scripts/seed-test.sql failed"
 assert_eq 20000 "$(psql_q "SELECT app.seed_activity('u1', 20000)")" "seeded rows"
-ok "database $DB ready"
+ok "database $PGDATABASE ready"
 
 copy_ref() {  # copy_ref PARAMS_JSON [HEADER true|false]: what psql's COPY gives
   psql -XAtq -v ON_ERROR_STOP=1 -c \

@@ -10,15 +10,8 @@ if is_sanitized; then
 fi
 
 T=$(tmpdir)
-DB=eqcore_memory
-psql -XAtq -d "$EXPORTQ_DATABASE_URL" -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-export EXPORTQ_DATABASE_URL="${EXPORTQ_DATABASE_URL%/*}/$DB" PGDATABASE=$DB
-unset EXPORTQ_SOURCE_DATABASE_URL
-if ! "$EXPORTQ_BIN" migrate >"$T/migrate.log" 2>&1; then
-  for f in "$EXPORTQ_SOURCE_DIR"/schema/[0-9]*.sql; do psql -XAtq -v ON_ERROR_STOP=1 -f "$f" >/dev/null; done
-fi
-psql -XAtq -v ON_ERROR_STOP=1 -f "$EXPORTQ_SOURCE_DIR/scripts/sample-data.sql" >/dev/null 2>&1 \
-  || fail "scripts/sample-data.sql failed"
+use_fresh_db
+load_sample_data
 psql -XAtq -v ON_ERROR_STOP=1 -c "SELECT exportq.define_kind('activity_gz', 'app.export_user_activity', NULL, '{\"gzip\": true, \"formula_guard\": true, \"bom\": true}')" >/dev/null
 assert_eq 1000000 "$(psql_q "SELECT app.seed_activity('m1', 1000000)")" "seeded 1M rows"
 psql_q "ANALYZE app.activity" >/dev/null

@@ -11,7 +11,7 @@ export EXPORTQ_S3_PREFIX="it-e2e-$$-$(date +%s)/"
 export EXPORTQ_PART_SIZE=5242880 EXPORTQ_UPLOAD_CONCURRENCY=3
 t=$(tmpdir)
 
-psql_q "$(cat "$EXPORTQ_SOURCE_DIR/scripts/sample-data.sql")" >/dev/null
+load_sample_data
 psql_q "SELECT app.seed_activity('alice', 150000)" >/dev/null  # ~ 12 MB: multipart
 psql_q "SELECT app.seed_activity('bob', 50)" >/dev/null         # one small PutObject
 # A kind without the formula guard, so the object must equal psql's COPY byte for byte.
