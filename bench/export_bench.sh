@@ -128,21 +128,23 @@ row() {  # row LABEL DAT: median (min..max) of the wall time, the job time, MB/s
   if [ "$jm" = "-" ] || [ -z "$jm" ]; then j="-"; t=$wm; else
     j=$(printf '%.2f (%.2f..%.2f)' "$jm" "$jl" "$jh"); t=$jm; fi
   r=$(mib "$rh")
-  printf '| %-34s | %-18s | %-18s | %6s | %5s | %9s | %4s | %4s | %4s | %4s | %3s%% |\n' \
+  printf '| %-34s | %-18s | %-18s | %6s | %5s | %9s | %4s | %4s | %4s | %4s | %3s%% | %4s |\n' \
     "$label" "$w" "$j" "$(mbps "$bytes" "$t")" "$(fmt_ratio "$t" "$COPY_MED")" "$r" \
-    "$(awk -v u="$um" -v s="$sm" 'BEGIN{printf "%.1f", u+s}')" "$pg" "$(awk -v a="$rgw" -v b="$osd" 'BEGIN{printf "%.1f", a+b}')" "$others" "$busy"
+    "$(awk -v u="$um" -v s="$sm" 'BEGIN{printf "%.1f", u+s}')" "$pg" "$(awk -v a="$rgw" -v b="$osd" 'BEGIN{printf "%.1f", a+b}')" "$others" "$busy" \
+    "$(awk '{ if ($7 > 0) print ($5 == "-" ? $1 : $5) / $7 }' "$dat" | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", v[int((NR + 1) / 2)] }')"
 }
 COPY_MED=$(stats "$T/copy.dat" 1 | cut -d' ' -f1)
 hr "results: $ROWS rows, $REF_BYTES bytes; median (min..max) of $RUNS runs; ratio = time / psql COPY > /dev/null"
-echo "| case | process wall s | job s (started..finished) | MB/s | ratio | peak RSS MiB (max) | own CPU s | pg CPU s | rgw+osd CPU s | other CPU s | machine busy |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| case | process wall s | job s (started..finished) | MB/s | ratio | peak RSS MiB (max) | own CPU s | pg CPU s | rgw+osd CPU s | other CPU s | machine busy | time / pg CPU |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 row "psql COPY > /dev/null" "$T/copy.dat"
 row "psql COPY | aws s3 cp -" "$T/aws.dat"
 row "exportq worker (no guard, default)" "$T/worker.dat"
 row "exportq worker (formula guard on)" "$T/guard.dat"
 echo "(MB/s = bytes / job time for the worker, / wall time for the baselines; own CPU = user+sys of"
 echo " the measured command and its children; pg = postmaster + backends; other = every other process"
-echo " on the machine meanwhile, median; busy = share of both cores; CPU figures are medians)"
+echo " on the machine meanwhile; busy = share of both cores; CPU figures are medians; time / pg CPU ="
+echo " wall (job) time over the PostgreSQL backend's CPU time in the same run: 1.00 = bound by the backend)"
 
 # ---- part size / concurrency ------------------------------------------------------------
 if [ -n "$SWEEP" ]; then
