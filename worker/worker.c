@@ -324,8 +324,13 @@ static void *housekeeper_thread(void *arg)
         }
         if (jobs_done && !mailed && (w->opts.drain || w->stop != JOB_RUN))
             break; /* the job threads are gone and no mail was due */
-        if (!mailed)
-            nap(w, 500, JOB_STOP_NOW);
+        /* idle: a short nap, cut short when the job threads are done (a
+         * draining worker then exits at once) */
+        for (int i = 0; i < 5 && !mailed && w->stop < JOB_STOP_NOW; i++) {
+            if (!jobs_done && atomic_load(&w->jobs_running) == 0)
+                break;
+            nap(w, 100, JOB_STOP_NOW);
+        }
     }
 out:
     thread_cleanup(t);
@@ -404,7 +409,7 @@ int worker_main(const eq_config *cfg, const worker_opts *opts)
     watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
 
     while (atomic_load(&w.threads_alive) > 0) {
-        struct timespec ts = {0, 250 * 1000000L};
+        struct timespec ts = {0, 100 * 1000000L};
         int sig = sigtimedwait(&sigs, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT) {
             if (w.stop == JOB_RUN) {
