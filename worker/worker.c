@@ -126,6 +126,10 @@ static void *job_thread(void *arg)
             job_run(&ctx, &job, &err);
             worker_metrics_running(-1);
             queue_job_cleanup(&job);
+            /* a heartbeat may have reset the connection (PostgreSQL restarted):
+             * LISTEN again, it is idempotent and cheap */
+            if (PQstatus(t->qconn) == CONNECTION_OK && queue_listen(t->qconn, &err) < 0)
+                eq_warn(t->logctx, "listen: %s", err.msg);
             continue;
         }
         if (w->opts.drain)
