@@ -236,11 +236,18 @@ print(m.group(0) if m else '')
 PY
 }
 
-# s3_list_keys PREFIX: the object keys under PREFIX in the test bucket, one a line.
+# s3_list_keys PREFIX: every object key under PREFIX in the test bucket, one a line.
 s3_list_keys() {
-  local enc
-  enc=$(/usr/bin/python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="-_.~"))' "$1")
-  s3_curl GET "/$EXPORTQ_S3_BUCKET?list-type=2&prefix=$enc" | grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g'
+  local enc token='' page next
+  _uri() { /usr/bin/python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="-_.~"))' "$1"; }
+  enc=$(_uri "$1")
+  while :; do   # ListObjectsV2 answers at most 1,000 keys a page: follow the continuation token
+    page=$(s3_curl GET "/$EXPORTQ_S3_BUCKET?list-type=2&prefix=$enc${token:+&continuation-token=$(_uri "$token")}")
+    grep -o '<Key>[^<]*</Key>' <<<"$page" | sed 's/<[^>]*>//g' || true
+    next=$(grep -o '<NextContinuationToken>[^<]*</NextContinuationToken>' <<<"$page" | sed 's/<[^>]*>//g' || true)
+    grep -q '<IsTruncated>true</IsTruncated>' <<<"$page" && [ -n "$next" ] || break
+    token=$next
+  done
   return 0
 }
 
