@@ -11,7 +11,13 @@ CREATE SCHEMA IF NOT EXISTS exportq;
 -- ---------------------------------------------------------------- kinds
 CREATE TABLE exportq.kinds (
     name       text PRIMARY KEY CHECK (name ~ '^[a-z0-9_]{1,64}$'),
-    function   regproc NOT NULL,
+    -- the function's signature, qualified whatever the search_path
+    -- ('app.export_user_activity(pg_catalog.jsonb)'), resolved with
+    -- to_regprocedure() where it is used (NULL once it was dropped). Not a
+    -- regproc: pg_upgrade refuses user tables with reg* columns other than
+    -- regclass, regrole and regtype, and a plain oid would not survive
+    -- pg_upgrade or dump/restore.
+    function   text NOT NULL,
     filename   text CHECK (filename IS NULL OR (length(filename) BETWEEN 1 AND 200
                                                 AND filename !~ '[[:cntrl:]/\\]')),
     options    jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(options) = 'object'),
@@ -151,8 +157,9 @@ BEGIN
     IF p_fn IS NULL THEN
         PERFORM exportq.reject('define_kind: function is required');
     END IF;
-    SELECT p.pronargs, p.proargtypes, p.proretset, p.prokind INTO fn
-      FROM pg_catalog.pg_proc p WHERE p.oid = p_fn;
+    SELECT p.pronargs, p.proargtypes, p.proretset, p.prokind, p.proname, n.nspname INTO fn
+      FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+     WHERE p.oid = p_fn;
     IF NOT FOUND THEN
         PERFORM exportq.reject(format('function %s does not exist', p_fn));
     END IF;
@@ -170,16 +177,21 @@ BEGIN
         PERFORM exportq.reject('options must be a JSON object');
     END IF;
     FOR opt IN SELECT e.key, e.value FROM jsonb_each(p_options) e LOOP
-        IF opt.key NOT IN ('gzip', 'bom', 'formula_guard', 'header') THEN
-            PERFORM exportq.reject(format('unknown option %s (known: gzip, bom, formula_guard, header)',
+        IF opt.key NOT IN ('gzip', 'gzip_level', 'bom', 'formula_guard', 'header') THEN
+            PERFORM exportq.reject(format('unknown option %s (known: gzip, gzip_level, bom, formula_guard, header)',
                                           quote_literal(left(opt.key, 80))));
         END IF;
-        IF jsonb_typeof(opt.value) <> 'boolean' THEN
+        IF opt.key = 'gzip_level' THEN
+            IF jsonb_typeof(opt.value) <> 'number' OR opt.value::text !~ '^[1-9]$' THEN
+                PERFORM exportq.reject('option gzip_level must be a whole number from 1 to 9');
+            END IF;
+        ELSIF jsonb_typeof(opt.value) <> 'boolean' THEN
             PERFORM exportq.reject(format('option %s must be true or false', opt.key));
         END IF;
     END LOOP;
     INSERT INTO exportq.kinds AS k (name, function, filename, options)
-    VALUES (p_name, p_fn, p_filename, p_options)
+    VALUES (p_name, pg_catalog.quote_ident(fn.nspname) || '.' || pg_catalog.quote_ident(fn.proname) || '(pg_catalog.jsonb)',
+            p_filename, p_options)
     ON CONFLICT ON CONSTRAINT kinds_pkey DO UPDATE
         SET function = excluded.function, filename = excluded.filename,
             options = excluded.options, updated_at = now();
@@ -347,7 +359,7 @@ BEGIN
                (SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname)
                   FROM pg_catalog.pg_proc p
                   JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-                 WHERE p.oid = k.function),
+                 WHERE p.oid = pg_catalog.to_regprocedure(k.function)),
                k.filename, k.options::text, c.upload_id,
                floor(extract(epoch FROM c.created_at))::bigint
           FROM c LEFT JOIN exportq.kinds k ON k.name = c.kind;

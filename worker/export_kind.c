@@ -235,7 +235,7 @@ static bool function_text_valid(const char *s)
     }
 }
 
-int export_build_copy_sql(PGconn *conn, const char *function_regproc_text, const char *params_json,
+int export_build_copy_sql(PGconn *conn, const char *function_name, const char *params_json,
                           bool header, char **sql_out, eq_err *err)
 {
     json_error_t jerr;
@@ -245,7 +245,7 @@ int export_build_copy_sql(PGconn *conn, const char *function_regproc_text, const
     int rc = -1;
 
     *sql_out = NULL;
-    if (!function_text_valid(function_regproc_text))
+    if (!function_text_valid(function_name))
         return eq_fail(err, EQ_ERR_INVALID, "export function name is not a quoted SQL name");
     check = json_loads(params_json ? params_json : "", JSON_REJECT_DUPLICATES, &jerr);
     if (!check)
@@ -259,13 +259,13 @@ int export_build_copy_sql(PGconn *conn, const char *function_regproc_text, const
     lit = PQescapeLiteral(conn, params_json, strlen(params_json));
     if (!lit)
         return eq_pg_fail(conn, NULL, "quoting the parameters", err);
-    n = strlen(function_regproc_text) + strlen(lit) + 128;
+    n = strlen(function_name) + strlen(lit) + 128;
     if (!(sql = malloc(n))) {
         eq_fail(err, EQ_ERR_NOMEM, "building the COPY statement: out of memory");
         goto fail;
     }
     snprintf(sql, n, "COPY (SELECT * FROM %s(%s::jsonb)) TO STDOUT WITH (FORMAT csv, HEADER %s)",
-             function_regproc_text, lit, header ? "true" : "false");
+             function_name, lit, header ? "true" : "false");
     *sql_out = sql;
     rc = 0;
 fail:

@@ -1,7 +1,7 @@
 /* export_kind.h - export kinds: what an export runs, and with which options.
  *
- * A kind is a row of exportq.kinds(name, function regproc, filename, options
- * jsonb) naming a set-returning SQL function that takes one jsonb argument.
+ * A kind is a row of exportq.kinds(name, function text (a signature), filename,
+ * options jsonb) naming a set-returning SQL function that takes one jsonb argument.
  * This module owns: the kind-name rules, the per-kind options (parsed from the
  * options jsonb), the parameter object given to the function (with the
  * server-set `owner`), and the one COPY statement an export runs:
@@ -70,10 +70,10 @@ int export_kind_filename(const export_kind *k, char *out, size_t outsz, eq_err *
  * whatever the caller put there. *out is malloc'ed compact JSON (caller frees). */
 int export_params_build(const char *params_json, const char *owner, char **out, eq_err *err) EQ_MUST;
 
-/* Builds the COPY statement. `function_regproc_text` comes from the catalog
+/* Builds the COPY statement. `function_name` comes from the catalog
  * (export_kind.function); `params_json` must be a JSON object text and is
  * passed as one escaped literal. *sql_out is malloc'ed (caller frees). */
-int export_build_copy_sql(PGconn *conn, const char *function_regproc_text, const char *params_json,
+int export_build_copy_sql(PGconn *conn, const char *function_name, const char *params_json,
                           bool header, char **sql_out, eq_err *err) EQ_MUST;
 
 #endif
