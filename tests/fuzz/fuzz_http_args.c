@@ -21,23 +21,10 @@
 #include "http/http_request.h"
 #include "http/http_route.h"
 #include "worker/export_kind.h"
+#include "tests/fuzz/fuzz_input.h"
 #include "worker/mail_message.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static char *piece(const uint8_t **p, size_t *left)
-{
-    const uint8_t *nul = memchr(*p, 0, *left);
-    size_t n = nul ? (size_t)(nul - *p) : *left;
-    char *s = malloc(n + 1);
-    if (!s)
-        abort();
-    memcpy(s, *p, n);
-    s[n] = '\0';
-    *p += nul ? n + 1 : n;
-    *left -= nul ? n + 1 : n;
-    return s;
-}
 
 static int only(const char *s, const char *set)
 {
@@ -50,8 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t *p = data;
     size_t left = size;
-    char *limit = piece(&p, &left), *cursor = piece(&p, &left), *key = piece(&p, &left);
-    char *method = piece(&p, &left), *name = piece(&p, &left), *addr = piece(&p, &left);
+    char *limit = fuzz_piece(&p, &left), *cursor = fuzz_piece(&p, &left), *key = fuzz_piece(&p, &left);
+    char *method = fuzz_piece(&p, &left), *name = fuzz_piece(&p, &left), *addr = fuzz_piece(&p, &left);
     http_problem prob;
     int lim = 0;
     int64_t cur = -1;

@@ -18,29 +18,15 @@
 #include "worker/mail_message.h"
 #include "http/http_route.h"
 #include "worker/export_kind.h"
+#include "tests/fuzz/fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Next NUL-terminated piece of the input (a copy), or the rest. */
-static char *piece(const uint8_t **p, size_t *left)
-{
-    const uint8_t *nul = memchr(*p, 0, *left);
-    size_t n = nul ? (size_t)(nul - *p) : *left;
-    char *s = malloc(n + 1);
-    if (!s)
-        abort();
-    memcpy(s, *p, n);
-    s[n] = '\0';
-    *p += nul ? n + 1 : n;
-    *left -= nul ? n + 1 : n;
-    return s;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t *p = data;
     size_t left = size;
-    char *path = piece(&p, &left), *authz = piece(&p, &left), *ae = piece(&p, &left);
+    char *path = fuzz_piece(&p, &left), *authz = fuzz_piece(&p, &left), *ae = fuzz_piece(&p, &left);
     const char *body = (const char *)p;
     http_route r;
     http_export_req req;
