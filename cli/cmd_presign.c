@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "worker/s3_client.h"
+#include "s3/s3_client.h"
 
 static void usage(FILE *out)
 {

@@ -25,9 +25,9 @@
 #include "cli/cli.h"
 #include "common/log.h"
 #include "common/pg.h"
-#include "worker/export_filter.h"
-#include "worker/export_kind.h"
-#include "worker/export_source.h"
+#include "export/export_filter.h"
+#include "export/export_kind.h"
+#include "export/export_source.h"
 
 static volatile sig_atomic_t g_stop;
 

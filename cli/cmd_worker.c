@@ -6,7 +6,7 @@
 #include <curl/curl.h>
 
 #include "cli/cli.h"
-#include "worker/mail_send.h"
+#include "mail/mail_send.h"
 #include "worker/worker.h"
 
 static void usage(FILE *f)

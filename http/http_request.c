@@ -1,7 +1,7 @@
 /* http_request.c - see http_request.h */
 #include "http/http_request.h"
 
-#include "worker/mail_message.h"
+#include "mail/mail_message.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "worker/export_kind.h"
+#include "export/export_kind.h"
 
 static const char name_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
 

@@ -34,8 +34,8 @@
 #include "http/http_stream.h"
 #include "http/http_watch.h"
 #include "queue/queue.h"
-#include "worker/export_kind.h"
-#include "worker/s3_client.h"
+#include "export/export_kind.h"
+#include "s3/s3_client.h"
 
 #define DB_POOL_SIZE 8
 #define DB_POOL_WAIT_MS 5000

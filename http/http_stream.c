@@ -8,8 +8,8 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/pg.h"
-#include "worker/export_filter.h"
-#include "worker/export_source.h"
+#include "export/export_filter.h"
+#include "export/export_source.h"
 
 struct http_stream {
     PGconn *conn;

@@ -28,7 +28,7 @@
 #include "common/error.h"
 #include "http/http_metrics.h"
 #include "http/http_watch.h"
-#include "worker/export_kind.h"
+#include "export/export_kind.h"
 
 #define HTTP_STREAM_LOW_WATER (32 * 1024)        /* read the source while less is pending */
 #define HTTP_STREAM_PENDING_MAX (16 * 1024 * 1024) /* hard cap: one huge record at most */

@@ -9,11 +9,11 @@
 
 #include "common/log.h"
 #include "common/pg.h"
-#include "worker/export_filter.h"
-#include "worker/export_kind.h"
-#include "worker/export_source.h"
-#include "worker/object_key.h"
-#include "worker/s3_upload.h"
+#include "export/export_filter.h"
+#include "export/export_kind.h"
+#include "export/export_source.h"
+#include "export/object_key.h"
+#include "s3/s3_upload.h"
 #include "worker/worker_metrics.h"
 
 #define HEARTBEAT_MS 1000        /* progress is recorded at most once a second */

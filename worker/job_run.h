@@ -20,7 +20,7 @@
 #include "common/config.h"
 #include "common/error.h"
 #include "queue/queue.h"
-#include "worker/s3_client.h"
+#include "s3/s3_client.h"
 
 /* Same order as worker_metrics.h's worker_outcome_m. */
 typedef enum job_outcome {

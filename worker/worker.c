@@ -17,10 +17,10 @@
 #include "common/pg.h"
 #include "queue/queue.h"
 #include "worker/job_run.h"
-#include "worker/mail_message.h"
-#include "worker/mail_send.h"
-#include "worker/object_key.h"
-#include "worker/s3_client.h"
+#include "mail/mail_message.h"
+#include "mail/mail_send.h"
+#include "export/object_key.h"
+#include "s3/s3_client.h"
 #include "worker/worker_metrics.h"
 
 #define MAIL_LEASE_SECONDS 120

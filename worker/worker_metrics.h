@@ -14,7 +14,7 @@
 
 #include "common/buf.h"
 #include "common/error.h"
-#include "worker/s3_upload.h"
+#include "s3/s3_upload.h"
 
 typedef enum worker_outcome_m {
     WM_SUCCEEDED = 0,

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/csv_guard.h"
+#include "export/csv_guard.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

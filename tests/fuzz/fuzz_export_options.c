@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "common/config.h"
-#include "worker/export_kind.h"
-#include "worker/mail_send.h"
+#include "export/export_kind.h"
+#include "mail/mail_send.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

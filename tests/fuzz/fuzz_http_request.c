@@ -15,9 +15,9 @@
 #include <string.h>
 
 #include "http/http_request.h"
-#include "worker/mail_message.h"
+#include "mail/mail_message.h"
 #include "http/http_route.h"
-#include "worker/export_kind.h"
+#include "export/export_kind.h"
 #include "tests/fuzz/fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/s3_presign.h"
-#include "worker/sigv4.h"
+#include "s3/s3_presign.h"
+#include "s3/sigv4.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -15,8 +15,8 @@
 #include <cmocka.h>
 
 #include "common/pg.h"
-#include "worker/export_kind.h"
-#include "worker/export_source.h"
+#include "export/export_kind.h"
+#include "export/export_source.h"
 
 static PGconn *connect_db(const char *role)
 {

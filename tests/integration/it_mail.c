@@ -27,8 +27,8 @@
 #include <unistd.h>
 
 #include "common/config.h"
-#include "worker/mail_message.h"
-#include "worker/mail_send.h"
+#include "mail/mail_message.h"
+#include "mail/mail_send.h"
 
 static long long next_job_id;
 

@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "common/config.h"
-#include "worker/s3_client.h"
-#include "worker/s3_upload.h"
+#include "s3/s3_client.h"
+#include "s3/s3_upload.h"
 
 #define MiB (1024 * 1024)
 

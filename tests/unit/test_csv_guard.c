@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "worker/csv_guard.h"
+#include "export/csv_guard.h"
 
 typedef struct gcase {
     const char *name;

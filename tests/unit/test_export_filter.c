@@ -10,8 +10,8 @@
 #include <zlib.h>
 
 #include "common/buf.h"
-#include "worker/csv_guard.h"
-#include "worker/export_filter.h"
+#include "export/csv_guard.h"
+#include "export/export_filter.h"
 
 typedef struct collect {
     eq_buf out;

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "worker/export_kind.h"
+#include "export/export_kind.h"
 
 static void test_names(void **state)
 {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/mail_message.h"
+#include "mail/mail_message.h"
 
 #define FROM "exports@example.com"
 

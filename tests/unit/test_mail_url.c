@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/mail_send.h"
+#include "mail/mail_send.h"
 
 static void test_parse_good(void **state)
 {

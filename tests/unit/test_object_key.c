@@ -5,7 +5,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "worker/object_key.h"
+#include "export/object_key.h"
 
 static void test_layout(void **state)
 {

@@ -7,9 +7,9 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "worker/s3_presign.h"
-#include "worker/s3_request.h"
-#include "worker/s3_xml.h"
+#include "s3/s3_presign.h"
+#include "s3/s3_request.h"
+#include "s3/s3_xml.h"
 
 static void parse_ok(const char *xml, s3_xml_reply *x)
 {

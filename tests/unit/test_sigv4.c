@@ -9,8 +9,8 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "worker/s3_uri.h"
-#include "worker/sigv4.h"
+#include "s3/s3_uri.h"
+#include "s3/sigv4.h"
 
 #define AK "AKIAIOSFODNN7EXAMPLE"
 #define SK "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

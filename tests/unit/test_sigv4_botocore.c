@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "worker/s3_uri.h"
-#include "worker/sigv4.h"
+#include "s3/s3_uri.h"
+#include "s3/sigv4.h"
 
 static const char *script =
     "import json, sys\n"

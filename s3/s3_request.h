@@ -20,8 +20,8 @@
 
 #include "common/buf.h"
 #include "common/error.h"
-#include "worker/s3_client.h"
-#include "worker/sigv4.h"
+#include "s3/s3_client.h"
+#include "s3/sigv4.h"
 
 #define S3_REPLY_MAX (1024 * 1024) /* XML replies kept in memory */
 

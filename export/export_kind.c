@@ -1,5 +1,5 @@
 /* export_kind.c - see export_kind.h */
-#include "worker/export_kind.h"
+#include "export/export_kind.h"
 
 #include <jansson.h>
 #include <stdio.h>

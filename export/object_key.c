@@ -1,5 +1,5 @@
 /* object_key.c - see object_key.h */
-#include "worker/object_key.h"
+#include "export/object_key.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -5,7 +5,7 @@
  * a hundred lines that no Debian library offers without a large dependency
  * (GMime pulls in GLib). Base64 comes from OpenSSL (EVP_EncodeBlock).
  */
-#include "worker/mail_message.h"
+#include "mail/mail_message.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
  *   or BACKOFF (waiting to be resent, buffer kept) -> SENDING ...
  * Part numbers are 1-based (S3's); etags[] is indexed by number - 1.
  */
-#include "worker/s3_upload.h"
+#include "s3/s3_upload.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -17,8 +17,8 @@
 #include <time.h>
 
 #include "common/log.h"
-#include "worker/s3_request.h"
-#include "worker/s3_xml.h"
+#include "s3/s3_request.h"
+#include "s3/s3_xml.h"
 
 #define DEFAULT_CONTENT_TYPE "text/csv; charset=utf-8"
 #define ETAG_MAX 48

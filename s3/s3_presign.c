@@ -1,5 +1,5 @@
 /* s3_presign.c - see s3_presign.h */
-#include "worker/s3_presign.h"
+#include "s3/s3_presign.h"
 
 #include <stdbool.h>
 #include <string.h>

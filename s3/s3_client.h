@@ -2,7 +2,7 @@
  * synchronous operations (PutObject, GetObject, HeadObject, DeleteObject,
  * AbortMultipartUpload, ListMultipartUploads) plus presigned GET links.
  *
- * Every request is signed with SigV4 (worker/sigv4.h) by this code, never by
+ * Every request is signed with SigV4 (s3/sigv4.h) by this code, never by
  * libcurl's CURLOPT_AWS_SIGV4. Retryable failures (timeouts, connection errors,
  * 5xx, 429, SlowDown, a 200 whose body is an <Error>) are retried with
  * exponential backoff and full jitter; other 4xx fail at once. Errors name the
@@ -12,7 +12,7 @@
  * Ownership: s3_client_new() copies what it needs from the config (the config
  * may be freed afterwards); s3_client_free() releases it and accepts NULL.
  * A client is thread-compatible, not thread-safe: use one per thread.
- * Multipart uploads of one object are driven by worker/s3_upload.h.
+ * Multipart uploads of one object are driven by s3/s3_upload.h.
  */
 #ifndef EXPORTQ_WORKER_S3_CLIENT_H
 #define EXPORTQ_WORKER_S3_CLIENT_H

@@ -45,7 +45,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "worker/s3_client.h"
+#include "s3/s3_client.h"
 
 typedef struct s3_upload s3_upload;
 

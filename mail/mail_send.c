@@ -36,7 +36,7 @@
  * has no post-handshake records, so the context is capped at TLS 1.2 until
  * libesmtp is fixed.
  */
-#include "worker/mail_send.h"
+#include "mail/mail_send.h"
 
 #include <auth-client.h>
 #include <errno.h>
@@ -56,7 +56,7 @@
 #include <libesmtp.h>
 
 #include "common/log.h"
-#include "worker/mail_message.h"
+#include "mail/mail_message.h"
 
 /* ---------------------------------------------------------------- URL */
 

@@ -4,7 +4,7 @@
  * formula-injection guard, and a full CSV parser (libcsv) would copy every cell
  * for what is a five-state byte scanner.
  */
-#include "worker/csv_guard.h"
+#include "export/csv_guard.h"
 
 enum {
     G_CELL_START = 0, /* at the first byte of a cell (record start, after `,` or LF) */

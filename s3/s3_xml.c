@@ -1,5 +1,5 @@
 /* s3_xml.c - see s3_xml.h */
-#include "worker/s3_xml.h"
+#include "s3/s3_xml.h"
 
 #include <expat.h>
 #include <limits.h>

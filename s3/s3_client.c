@@ -1,5 +1,5 @@
 /* s3_client.c - see s3_client.h */
-#include "worker/s3_client.h"
+#include "s3/s3_client.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -8,10 +8,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "worker/s3_presign.h"
-#include "worker/s3_request.h"
-#include "worker/s3_uri.h"
-#include "worker/s3_xml.h"
+#include "s3/s3_presign.h"
+#include "s3/s3_request.h"
+#include "s3/s3_uri.h"
+#include "s3/s3_xml.h"
 
 #define DEFAULT_CONTENT_TYPE "text/csv; charset=utf-8"
 

@@ -1,6 +1,6 @@
 /* s3_uri.c - see s3_uri.h. Written by hand: curl_easy_escape() encodes '~'
  * in old versions and cannot keep '/', and SigV4 needs exactly this set. */
-#include "worker/s3_uri.h"
+#include "s3/s3_uri.h"
 
 bool s3_uri_unreserved(unsigned char c)
 {

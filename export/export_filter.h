@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "worker/export_kind.h"
+#include "export/export_kind.h"
 
 #define EXPORT_FILTER_BUF_SIZE (64 * 1024)
 

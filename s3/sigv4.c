@@ -1,5 +1,5 @@
 /* sigv4.c - see sigv4.h */
-#include "worker/sigv4.h"
+#include "s3/sigv4.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/s3_uri.h"
+#include "s3/s3_uri.h"
 
 #define SIGV4_MAX_TEXT (64 * 1024) /* one encoded name, value or header */
 #define SIGV4_MAX_CANON (256 * 1024)

@@ -1,12 +1,12 @@
 /* export_filter.c - see export_filter.h */
-#include "worker/export_filter.h"
+#include "export/export_filter.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
-#include "worker/csv_guard.h"
+#include "export/csv_guard.h"
 
 static const unsigned char utf8_bom[3] = {0xEF, 0xBB, 0xBF};
 

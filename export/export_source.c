@@ -1,5 +1,5 @@
 /* export_source.c - see export_source.h */
-#include "worker/export_source.h"
+#include "export/export_source.h"
 
 #include <poll.h>
 #include <signal.h>

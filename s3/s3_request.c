@@ -1,5 +1,5 @@
 /* s3_request.c - see s3_request.h */
-#include "worker/s3_request.h"
+#include "s3/s3_request.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "worker/s3_uri.h"
-#include "worker/s3_xml.h"
+#include "s3/s3_uri.h"
+#include "s3/s3_xml.h"
 
 #define S3_URL_MAX (16 * 1024)
 
