@@ -20,6 +20,7 @@ function(exportq_add_shell_test name script)
   set_tests_properties(${name} PROPERTIES
     FIXTURES_REQUIRED servers
     TIMEOUT 300
+    SKIP_RETURN_CODE 77
     LABELS integration
     ENVIRONMENT "EXPORTQ_TEST_ENV=${EXPORTQ_TEST_STATE}/servers.env;EXPORTQ_BIN=$<TARGET_FILE:exportq>;EXPORTQ_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endfunction()

@@ -36,7 +36,8 @@ static void collect_init(collect *c)
     eq_buf_init(&c->out, 64u << 20);
 }
 
-/* Inflates a gzip stream; returns malloc'ed bytes and their length. */
+/* Inflates one complete gzip stream (fails the test on a missing or bad
+ * trailer); returns malloc'ed bytes and their length. */
 static unsigned char *gunzip(const void *in, size_t inlen, size_t *outlen)
 {
     z_stream z;
@@ -58,6 +59,10 @@ static unsigned char *gunzip(const void *in, size_t inlen, size_t *outlen)
         n = cap - z.avail_out;
         assert_true(r == Z_OK || r == Z_STREAM_END || r == Z_BUF_ERROR);
     } while (r != Z_STREAM_END && (z.avail_in > 0 || z.avail_out == 0));
+    /* a whole gzip member: the CRC-32 and length trailer was read and checked
+     * (inflate says Z_STREAM_END only then), and nothing follows it */
+    assert_int_equal(r, Z_STREAM_END);
+    assert_int_equal(z.avail_in, 0);
     inflateEnd(&z);
     *outlen = n;
     return out;

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <string.h>
@@ -176,18 +177,30 @@ static void test_retryable(void **state)
     assert_false(s3_retryable(CURLE_OK, 400, "EntityTooSmall"));
 }
 
+/* Full jitter: attempt k waits uniformly in [0, min(max, base * 2^(k-2))] ms.
+ * Over 400 draws the largest wait comes close to the cap and the smallest
+ * close to 0, so a constant (0, or the cap), a delay that does not grow, or a
+ * delay past the cap all fail. */
 static void test_backoff_bounds(void **state)
 {
     struct s3_client c = {.base_delay_ms = 100, .max_delay_ms = 1000, .seed = 7};
+    long prev_max = -1;
     (void)state;
     for (int attempt = 2; attempt < 12; attempt++) {
-        long cap = 100L << (attempt - 2);
+        long cap = 100L << (attempt - 2), lo = LONG_MAX, hi = -1;
         if (cap > 1000)
             cap = 1000;
-        for (int i = 0; i < 200; i++) {
+        for (int i = 0; i < 400; i++) {
             long ms = s3_client_backoff_ms(&c, attempt);
             assert_true(ms >= 0 && ms <= cap);
+            lo = ms < lo ? ms : lo;
+            hi = ms > hi ? ms : hi;
         }
+        assert_true(hi >= cap * 9 / 10); /* jitter reaches the cap */
+        assert_true(lo <= cap / 10);     /* ... and down near zero */
+        if (cap < 1000)
+            assert_true(hi > prev_max); /* the delay grows with the attempt */
+        prev_max = hi;
     }
 }
 

@@ -90,10 +90,6 @@ static void test_against_botocore(void **state)
     int fd;
     (void)state;
 
-    if (access("/usr/bin/python3", X_OK) != 0 ||
-        system("/usr/bin/python3 -c 'import botocore.auth' 2>/dev/null") != 0)
-        skip(); /* python3-botocore is not installed */
-
     for (size_t i = 0; i < n; i++) {
         json_t *q = json_array(), *h = json_array();
         for (int k = 0; k < 3 && cases[i].qname[k]; k++)
@@ -180,5 +176,13 @@ static void test_against_botocore(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_against_botocore)};
+    /* Without the reference there is nothing to compare with: say so to ctest
+     * (exit 77 = SKIP_RETURN_CODE, "Skipped" in its summary, which fails CI),
+     * never a silent pass. */
+    if (access("/usr/bin/python3", X_OK) != 0 ||
+        system("/usr/bin/python3 -c 'import botocore.auth' 2>/dev/null") != 0) {
+        fprintf(stderr, "# SKIP: python3-botocore is not installed (scripts/install-deps.sh installs it)\n");
+        return 77;
+    }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
