@@ -25,9 +25,8 @@
 #include "cli/cli.h"
 #include "common/log.h"
 #include "common/pg.h"
-#include "export/export_filter.h"
+#include "export/export.h"
 #include "export/export_kind.h"
-#include "export/export_source.h"
 
 static volatile sig_atomic_t g_stop;
 
@@ -199,30 +198,26 @@ static int parse_args(int argc, char **argv, const char **kind, json_t *params, 
     return 0;
 }
 
-/* Reads the source into the filter until DONE, waiting on the socket. */
-static int pump(PGconn *conn, export_source *src, export_filter *f, eq_err *err)
+/* Runs the export to its end, waiting on the database socket. */
+static int pump(export_stream *x, eq_err *err)
 {
-    export_chunk chunk;
     for (;;) {
         int r;
         if (g_stop) {
-            (void)export_source_cancel(src);
+            (void)export_cancel(x);
             return eq_fail(err, EQ_ERR_CANCELLED, "interrupted by signal %d", (int)g_stop);
         }
-        r = export_source_read(src, &chunk, err);
-        if (r < 0)
+        r = export_next(x, err);
+        if (r < 0) {
+            (void)export_cancel(x);
             return -1;
+        }
         if (r == EXPORT_DONE)
             return 0;
-        if (r == EXPORT_READY) {
-            if (export_filter_write(f, chunk.data, chunk.len, err) < 0) {
-                (void)export_source_cancel(src);
-                return -1;
-            }
+        if (r == EXPORT_READY)
             continue;
-        }
         /* EXPORT_WOULD_BLOCK */
-        struct pollfd p = {.fd = PQsocket(conn), .events = export_source_events(src)};
+        struct pollfd p = {.fd = export_socket(x), .events = export_events(x)};
         if (p.fd < 0)
             return eq_fail(err, EQ_ERR_DB, "export query: lost the database connection");
         if (poll(&p, 1, 1000) < 0 && errno != EINTR)
@@ -236,11 +231,10 @@ int cmd_stream(int argc, char **argv)
     eq_err err;
     json_t *params = json_object();
     const char *kind_name = NULL, *owner = NULL, *output = NULL;
-    char *params_json = NULL, *sql = NULL, *given = NULL;
-    PGconn *conn = NULL, *qconn = NULL;
+    char *given = NULL;
+    PGconn *qconn = NULL;
     export_kind kind;
-    export_source *src = NULL;
-    export_filter *filter = NULL;
+    export_stream *x = NULL;
     out_file out = {.fd = -1, .tmp = ""};
     struct sigaction sa;
     char ctx[128];
@@ -272,40 +266,36 @@ int cmd_stream(int argc, char **argv)
         eq_fail(&err, EQ_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    if (export_params_build(given, owner, &params_json, &err) < 0 ||
-        /* kinds live with the queue; the rows come from the source (a replica) */
-        eq_pg_connect(cfg.database_url, "stream", &qconn, &err) < 0 ||
+    /* kinds live with the queue; the rows come from the source (a replica) */
+    if (eq_pg_connect(cfg.database_url, "stream", &qconn, &err) < 0 ||
         export_kind_get(qconn, kind_name, &kind, &err) < 0)
         goto fail;
     PQfinish(qconn); /* not held for the length of the stream */
     qconn = NULL;
-    if (eq_pg_connect(cfg.source_database_url, "stream", &conn, &err) < 0 ||
-        export_build_copy_sql(conn, kind.function, params_json, kind.options.header, &sql, &err) < 0 ||
-        out_open(&out, output, &err) < 0 ||
-        export_filter_new(&kind.options, fd_sink, &out, &filter, &err) < 0 ||
-        export_source_start(conn, sql, &src, &err) < 0)
-        goto fail;
-    export_source_set_header(src, kind.options.header);
-    if (pump(conn, src, filter, &err) < 0 || export_filter_finish(filter, &err) < 0 ||
-        out_commit(&out, output, &err) < 0)
+    {
+        export_spec spec = {.source_url = cfg.source_database_url,
+                            .app_role = "stream",
+                            .function = kind.function,
+                            .options = kind.options,
+                            .params_json = given,
+                            .owner = owner};
+        if (out_open(&out, output, &err) < 0 || export_open(&spec, fd_sink, &out, &x, &err) < 0)
+            goto fail;
+    }
+    if (pump(x, &err) < 0 || out_commit(&out, output, &err) < 0)
         goto fail;
     eq_info(ctx, "streamed %llu rows, %llu CSV bytes, %llu bytes written to %s",
-            (unsigned long long)export_source_rows(src), (unsigned long long)export_source_bytes(src),
-            (unsigned long long)export_filter_bytes_out(filter), output ? output : "stdout");
+            (unsigned long long)export_rows(x), (unsigned long long)export_bytes_csv(x),
+            (unsigned long long)export_bytes_out(x), output ? output : "stdout");
     rc = CLI_OK;
 fail:
     if (rc != CLI_OK) {
         out_abort(&out);
         cli_fail(&err);
     }
-    export_source_free(src); /* cancels and drains an unfinished COPY */
-    export_filter_free(filter);
-    if (conn)
-        PQfinish(conn);
+    export_close(x); /* cancels and drains an unfinished COPY */
     if (qconn)
         PQfinish(qconn);
-    free(sql);
-    free(params_json);
     free(given);
     json_decref(params);
     eq_config_cleanup(&cfg);

@@ -603,7 +603,7 @@ static int stream_open(http_server *s, struct MHD_Connection *c, req_ctx *r, htt
         goto out;
     }
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &a);
-    if (a.failed || http_params_validate(a.params, p) < 0 || http_params_bind_owner(a.params, r->owner, p) < 0)
+    if (a.failed || http_params_validate(a.params, p) < 0)
         goto out;
 
     /* the cap, before any connection is opened */
@@ -643,7 +643,7 @@ static int stream_open(http_server *s, struct MHD_Connection *c, req_ctx *r, htt
     }
     snprintf(ctx, sizeof ctx, "kind=%s owner=%s", kind.name, r->owner);
     if (http_stream_start(s->cfg->source_database_url ? s->cfg->source_database_url : s->cfg->database_url, &kind,
-                          params, r->stream_gzip, ctx, &r->stream, &err) < 0) {
+                          params, r->owner, r->stream_gzip, ctx, &r->stream, &err) < 0) {
         problem_from_err(p, r, &err);
         goto out;
     }

@@ -7,17 +7,12 @@
 
 #include "common/buf.h"
 #include "common/log.h"
-#include "common/pg.h"
-#include "export/export_filter.h"
-#include "export/export_source.h"
+#include "export/export.h"
 
 struct http_stream {
-    PGconn *conn;
-    export_source *src;
-    export_filter *filter;
+    export_stream *x;
     eq_buf pending;  /* filter output not yet taken by MHD */
     size_t off;      /* bytes of pending already taken */
-    bool dirty;      /* written to the filter since its last flush */
     bool done;       /* source finished and the filter finished */
     bool failed;     /* the export failed (error logged) */
     bool reader_end; /* the reader returned END_OF_STREAM */
@@ -37,12 +32,16 @@ static int sink(void *ctx, const void *data, size_t len, eq_err *err)
     return 0;
 }
 
-int http_stream_start(const char *source_url, const export_kind *kind, const char *params_json, bool gzip,
-                      const char *ctx, http_stream **out, eq_err *err)
+int http_stream_start(const char *source_url, const export_kind *kind, const char *params_json,
+                      const char *owner, bool gzip, const char *ctx, http_stream **out, eq_err *err)
 {
     http_stream *s;
-    export_options opts = kind->options;
-    char *sql = NULL;
+    export_spec spec = {.source_url = source_url,
+                        .app_role = "stream",
+                        .function = kind->function,
+                        .options = kind->options,
+                        .params_json = params_json,
+                        .owner = owner};
 
     *out = NULL;
     s = calloc(1, sizeof *s);
@@ -51,23 +50,13 @@ int http_stream_start(const char *source_url, const export_kind *kind, const cha
     eq_buf_init(&s->pending, HTTP_STREAM_PENDING_MAX);
     atomic_init(&s->hangup, false);
     snprintf(s->ctx, sizeof s->ctx, "%s", ctx ? ctx : "");
-    opts.gzip = gzip;
-    if (export_filter_new(&opts, sink, s, &s->filter, err) < 0)
-        goto fail;
-    if (eq_pg_connect(source_url, "stream", &s->conn, err) < 0)
-        goto fail;
-    if (export_build_copy_sql(s->conn, kind->function, params_json, opts.header, &sql, err) < 0)
-        goto fail;
-    if (export_source_start(s->conn, sql, &s->src, err) < 0)
-        goto fail;
-    export_source_set_header(s->src, opts.header);
-    free(sql);
+    spec.options.gzip = gzip;
+    if (export_open(&spec, sink, s, &s->x, err) < 0) {
+        http_stream_free(s);
+        return -1;
+    }
     *out = s;
     return 0;
-fail:
-    free(sql);
-    http_stream_free(s);
-    return -1;
 }
 
 static size_t pending_len(const http_stream *s)
@@ -80,33 +69,23 @@ int http_stream_pump(http_stream *s, eq_err *err)
     if (s->failed)
         return eq_fail(err, EQ_ERR_DB, "stream already failed");
     while (!s->done && s->pending.len - s->off < HTTP_STREAM_LOW_WATER) {
-        export_chunk chunk;
         int r;
         if (s->off > 0 && s->off == s->pending.len) {
             eq_buf_reset(&s->pending);
             s->off = 0;
         }
-        r = export_source_read(s->src, &chunk, err);
-        if (r == EXPORT_READY) {
-            if (export_filter_write(s->filter, chunk.data, chunk.len, err) < 0)
-                goto fail;
-            s->dirty = true;
-        } else if (r == EXPORT_WOULD_BLOCK) {
+        r = export_next(s->x, err);
+        if (r == EXPORT_WOULD_BLOCK) {
             /* the database is slower than the client: let the client have
              * what the filters hold (gzip: a sync flush) before waiting */
-            if (pending_len(s) == 0 && s->dirty) {
-                if (export_filter_flush(s->filter, err) < 0)
-                    goto fail;
-                s->dirty = false;
-            }
+            if (pending_len(s) == 0 && export_flush(s->x, err) < 0)
+                goto fail;
             if (pending_len(s) == 0)
                 return HTTP_PUMP_WOULD_BLOCK;
             break;
         } else if (r == EXPORT_DONE) {
-            if (export_filter_finish(s->filter, err) < 0)
-                goto fail;
             s->done = true;
-        } else {
+        } else if (r < 0) {
             goto fail;
         }
     }
@@ -120,7 +99,7 @@ fail:
 
 bool http_stream_started(const http_stream *s)
 {
-    return s->done || export_source_rows(s->src) > 0 || pending_len(s) >= HTTP_STREAM_LOW_WATER;
+    return s->done || export_rows(s->x) > 0 || pending_len(s) >= HTTP_STREAM_LOW_WATER;
 }
 
 int http_stream_suspend(http_stream *s, struct MHD_Connection *conn, http_watch *watch, eq_err *err)
@@ -128,7 +107,7 @@ int http_stream_suspend(http_stream *s, struct MHD_Connection *conn, http_watch 
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     int client_fd = ci ? ci->connect_fd : -1;
     MHD_suspend_connection(conn);
-    if (http_watch_add(watch, conn, PQsocket(s->conn), export_source_events(s->src), client_fd, &s->hangup,
+    if (http_watch_add(watch, conn, export_socket(s->x), export_events(s->x), client_fd, &s->hangup,
                        err) < 0) {
         MHD_resume_connection(conn);
         return -1;
@@ -202,7 +181,7 @@ void http_stream_finish(http_stream *s, bool completed_ok, http_metrics *m)
     if (m)
         http_metrics_stream_done(m, o, s->sent);
     eq_info(s->ctx, "stream %s: %llu rows, %llu bytes sent", http_stream_outcome_name(o),
-            s->src ? (unsigned long long)export_source_rows(s->src) : 0ULL, (unsigned long long)s->sent);
+            (unsigned long long)export_rows(s->x), (unsigned long long)s->sent);
     http_stream_free(s);
 }
 
@@ -210,11 +189,9 @@ void http_stream_free(http_stream *s)
 {
     if (!s)
         return;
-    if (s->src && !s->done)
-        (void)export_source_cancel(s->src);
-    export_source_free(s->src);
-    export_filter_free(s->filter);
-    PQfinish(s->conn);
+    if (s->x && !s->done)
+        (void)export_cancel(s->x);
+    export_close(s->x);
     eq_buf_cleanup(&s->pending);
     free(s);
 }

@@ -9,9 +9,8 @@
 
 #include "common/log.h"
 #include "common/pg.h"
-#include "export/export_filter.h"
+#include "export/export.h"
 #include "export/export_kind.h"
-#include "export/export_source.h"
 #include "export/object_key.h"
 #include "s3/s3_upload.h"
 #include "worker/worker_metrics.h"
@@ -27,8 +26,7 @@ typedef struct run_state {
     job_run_ctx *ctx;
     queue_job *job;
     char logctx[160];
-    export_source *src;
-    export_filter *filter;
+    export_stream *x;
     s3_upload *up;
     long long next_hb_ms;
     long long last_hb_ok_ms;
@@ -45,12 +43,12 @@ long long job_now_ms(void)
 
 static uint64_t rows_so_far(const run_state *rs)
 {
-    return rs->src ? export_source_rows(rs->src) : 0;
+    return export_rows(rs->x);
 }
 
 static uint64_t bytes_so_far(const run_state *rs)
 {
-    return rs->filter ? export_filter_bytes_out(rs->filter) : 0;
+    return export_bytes_out(rs->x);
 }
 
 /* Heartbeat, progress and stop requests; called often, acts at most once a
@@ -176,61 +174,47 @@ static int ensure_source(job_run_ctx *ctx, eq_err *err)
 static int export_to_s3(run_state *rs, const char *key, const export_options *opts, eq_err *err)
 {
     job_run_ctx *ctx = rs->ctx;
-    char *params = NULL, *sql = NULL;
-    int rc = -1;
+    export_spec spec = {.function = rs->job->function,
+                        .options = *opts,
+                        .params_json = rs->job->params,
+                        .owner = rs->job->owner};
 
     if (ensure_source(ctx, err) < 0)
-        goto done;
-    if (export_params_build(rs->job->params, rs->job->owner[0] ? rs->job->owner : NULL, &params, err) < 0 ||
-        export_build_copy_sql(*ctx->sconn, rs->job->function, params, opts->header, &sql, err) < 0)
-        goto done;
-    if (s3_upload_new(ctx->s3, key, opts->gzip ? "application/gzip" : NULL, NULL,
-                      (size_t)ctx->cfg->part_size, ctx->cfg->upload_concurrency, &rs->up, err) < 0)
-        goto done;
+        return -1;
+    spec.conn = *ctx->sconn;
+    if (s3_upload_new(ctx->s3, key, opts->gzip ? "application/gzip" : NULL, NULL, (size_t)ctx->cfg->part_size,
+                      ctx->cfg->upload_concurrency, &rs->up, err) < 0)
+        return -1;
     s3_upload_on_created(rs->up, on_upload_created, rs);
-    if (export_filter_new(opts, upload_sink, rs, &rs->filter, err) < 0)
-        goto done;
-    if (export_source_start(*ctx->sconn, sql, &rs->src, err) < 0)
-        goto done;
-    export_source_set_header(rs->src, opts->header);
+    if (export_open(&spec, upload_sink, rs, &rs->x, err) < 0)
+        return -1;
 
     for (;;) {
         int r = EXPORT_WOULD_BLOCK;
         if (tick(rs, err) < 0)
-            goto done;
+            return -1;
         if (!s3_upload_writable(rs->up)) {
             /* every part buffer is in flight: stop reading, PostgreSQL waits */
             if (s3_upload_wait(rs->up, -1, 0, 250, err) < 0)
-                goto done;
+                return -1;
             continue;
         }
         for (int i = 0; i < ROWS_PER_TURN; i++) {
-            export_chunk c;
-            r = export_source_read(rs->src, &c, err);
+            r = export_next(rs->x, err);
             if (r < 0)
-                goto done;
-            if (r != EXPORT_READY)
-                break;
-            if (export_filter_write(rs->filter, c.data, c.len, err) < 0)
-                goto done;
-            if (!s3_upload_writable(rs->up))
+                return -1;
+            if (r != EXPORT_READY || !s3_upload_writable(rs->up))
                 break;
         }
         if (r == EXPORT_DONE)
             break;
         if (r == EXPORT_WOULD_BLOCK &&
-            s3_upload_wait(rs->up, PQsocket(*ctx->sconn), export_source_events(rs->src), 250, err) < 0)
-            goto done;
+            s3_upload_wait(rs->up, export_socket(rs->x), export_events(rs->x), 250, err) < 0)
+            return -1;
     }
-    if (export_filter_finish(rs->filter, err) < 0 || tick(rs, err) < 0)
-        goto done;
-    if (s3_upload_finish(rs->up, err) < 0)
-        goto done;
-    rc = 0;
-done:
-    free(params);
-    free(sql);
-    return rc;
+    if (tick(rs, err) < 0 || s3_upload_finish(rs->up, err) < 0)
+        return -1;
+    return 0;
 }
 
 static job_outcome record_failure(run_state *rs, eq_err *err)
@@ -285,8 +269,8 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
     eq_info(rs.logctx, "export started");
     if (job_abort_uploads(ctx->s3, dir, rs.logctx, err) < 0 || export_to_s3(&rs, key, &kind.options, err) < 0) {
         /* stop the query at once: the backend must not keep streaming */
-        if (rs.src)
-            export_source_cancel(rs.src);
+        if (rs.x)
+            (void)export_cancel(rs.x);
         if (rs.up && s3_upload_abort(rs.up, &e) < 0)
             eq_warn(rs.logctx, "abort of the multipart upload failed (the clean-up will retry): %s", e.msg);
         switch (rs.why) {
@@ -313,8 +297,8 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
     }
 
     {
-        long long rows = (long long)export_source_rows(rs.src);
-        long long bytes = (long long)export_filter_bytes_out(rs.filter);
+        long long rows = (long long)export_rows(rs.x);
+        long long bytes = (long long)export_bytes_out(rs.x);
         if (queue_complete(ctx->qconn, job, key, rows, bytes, ctx->cfg->retention_seconds, ctx->cfg->link_ttl,
                            &e) < 0) {
             if (e.code == EQ_ERR_CANCELLED) {
@@ -341,11 +325,10 @@ cleanup: {
         s3_upload_stats st;
         if (rs.up)
             s3_upload_get_stats(rs.up, &st);
-        worker_metrics_export((worker_outcome_m)out, rs.src ? export_source_rows(rs.src) : 0, bytes_so_far(&rs),
+        worker_metrics_export((worker_outcome_m)out, rows_so_far(&rs), bytes_so_far(&rs),
                               job_now_ms() - t0, rs.up ? &st : NULL);
     }
-    export_source_free(rs.src);
-    export_filter_free(rs.filter);
+    export_close(rs.x);
     s3_upload_free(rs.up);
     /* a COPY that was cut short can leave the source connection mid-protocol */
     if (out != JOB_SUCCEEDED && *ctx->sconn && PQtransactionStatus(*ctx->sconn) != PQTRANS_IDLE) {

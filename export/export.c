@@ -1,0 +1,145 @@
+/* export.c - see export.h */
+#include "export/export.h"
+
+#include <stdlib.h>
+
+#include "common/pg.h"
+
+struct export_stream {
+    PGconn *conn;
+    bool own_conn;
+    export_source *src;
+    export_filter *filter;
+    bool dirty; /* written to the filters since the last flush */
+    bool done;  /* COPY ended and the filters were finished */
+};
+
+/* The statement the kind runs, in the format its options ask for. */
+static int build_statement(const export_stream *x, const export_spec *spec, char **sql, eq_err *err)
+{
+    char *params = NULL;
+    int rc;
+    if (export_params_build(spec->params_json, spec->owner && *spec->owner ? spec->owner : NULL, &params, err) < 0)
+        return -1;
+    rc = export_build_copy_sql(x->conn, spec->function, params, spec->options.header, sql, err);
+    free(params);
+    return rc;
+}
+
+/* The output chain the kind's options ask for. */
+static int build_chain(export_stream *x, const export_spec *spec, export_sink_fn sink, void *sink_ctx,
+                       eq_err *err)
+{
+    return export_filter_new(&spec->options, sink, sink_ctx, &x->filter, err);
+}
+
+int export_open(const export_spec *spec, export_sink_fn sink, void *sink_ctx, export_stream **out, eq_err *err)
+{
+    export_stream *x;
+    char *sql = NULL;
+
+    *out = NULL;
+    if (!spec->function || !*spec->function)
+        return eq_fail(err, EQ_ERR_INVALID, "export: the kind has no function");
+    if (spec->snapshot)
+        return eq_fail(err, EQ_ERR_INVALID, "export: snapshots are not supported yet");
+    if (!spec->conn && !spec->source_url)
+        return eq_fail(err, EQ_ERR_CONFIG, "export: no source database");
+    x = calloc(1, sizeof *x);
+    if (!x)
+        return eq_fail(err, EQ_ERR_NOMEM, "export: out of memory");
+    if (spec->conn) {
+        x->conn = spec->conn;
+    } else {
+        if (eq_pg_connect(spec->source_url, spec->app_role ? spec->app_role : "export", &x->conn, err) < 0)
+            goto fail;
+        x->own_conn = true;
+    }
+    if (build_statement(x, spec, &sql, err) < 0 || build_chain(x, spec, sink, sink_ctx, err) < 0 ||
+        export_source_start(x->conn, sql, &x->src, err) < 0)
+        goto fail;
+    export_source_set_header(x->src, spec->options.header);
+    free(sql);
+    *out = x;
+    return 0;
+fail:
+    free(sql);
+    export_close(x);
+    return -1;
+}
+
+int export_next(export_stream *x, eq_err *err)
+{
+    export_chunk c;
+    int r;
+    if (x->done)
+        return EXPORT_DONE;
+    r = export_source_read(x->src, &c, err);
+    if (r == EXPORT_READY) {
+        if (export_filter_write(x->filter, c.data, c.len, err) < 0)
+            return -1;
+        x->dirty = true;
+    } else if (r == EXPORT_DONE) {
+        if (export_filter_finish(x->filter, err) < 0)
+            return -1;
+        x->done = true;
+        x->dirty = false;
+    }
+    return r;
+}
+
+int export_flush(export_stream *x, eq_err *err)
+{
+    if (!x->dirty || x->done)
+        return 0;
+    if (export_filter_flush(x->filter, err) < 0)
+        return -1;
+    x->dirty = false;
+    return 0;
+}
+
+int export_socket(const export_stream *x)
+{
+    return PQsocket(x->conn);
+}
+
+short export_events(const export_stream *x)
+{
+    return export_source_events(x->src);
+}
+
+int export_cancel(export_stream *x)
+{
+    return x && x->src ? export_source_cancel(x->src) : -1;
+}
+
+bool export_done(const export_stream *x)
+{
+    return x->done;
+}
+
+uint64_t export_rows(const export_stream *x)
+{
+    return x && x->src ? export_source_rows(x->src) : 0;
+}
+
+uint64_t export_bytes_csv(const export_stream *x)
+{
+    return x && x->src ? export_source_bytes(x->src) : 0;
+}
+
+uint64_t export_bytes_out(const export_stream *x)
+{
+    return x && x->filter ? export_filter_bytes_out(x->filter) : 0;
+}
+
+void export_close(export_stream *x)
+{
+    if (!x)
+        return;
+    export_source_free(x->src); /* cancels and drains an unfinished COPY */
+    export_filter_free(x->filter);
+    if (x->own_conn)
+        PQfinish(x->conn);
+    free(x);
+}
