@@ -55,7 +55,7 @@ const char *http_stream_outcome_name(http_stream_outcome o)
     return (int)o >= 0 && o < HTTP_STREAM_NOUTCOMES ? outcome_names[o] : "error";
 }
 
-static const http_job_count *find_state(const http_job_count *jobs, size_t n, const char *state)
+static const queue_state_count *find_state(const queue_state_count *jobs, size_t n, const char *state)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(jobs[i].state, state) == 0)
@@ -63,7 +63,7 @@ static const http_job_count *find_state(const http_job_count *jobs, size_t n, co
     return NULL;
 }
 
-int http_metrics_render(http_metrics *m, const http_job_count *jobs, size_t njobs, eq_buf *out, eq_err *err)
+int http_metrics_render(http_metrics *m, const queue_state_count *jobs, size_t njobs, eq_buf *out, eq_err *err)
 {
     size_t nstates = sizeof job_states / sizeof job_states[0];
 #define P(...)                                                                                                 \
@@ -74,13 +74,13 @@ int http_metrics_render(http_metrics *m, const http_job_count *jobs, size_t njob
 
     P("# HELP exportq_jobs Export jobs in the queue by state.\n# TYPE exportq_jobs gauge\n");
     for (size_t i = 0; i < nstates; i++) {
-        const http_job_count *c = find_state(jobs, njobs, job_states[i]);
+        const queue_state_count *c = find_state(jobs, njobs, job_states[i]);
         P("exportq_jobs{state=\"%s\"} %lld\n", job_states[i], c ? c->jobs : 0);
     }
     P("# HELP exportq_job_bytes Bytes exported by the jobs in the queue, by state.\n"
       "# TYPE exportq_job_bytes gauge\n");
     for (size_t i = 0; i < nstates; i++) {
-        const http_job_count *c = find_state(jobs, njobs, job_states[i]);
+        const queue_state_count *c = find_state(jobs, njobs, job_states[i]);
         P("exportq_job_bytes{state=\"%s\"} %lld\n", job_states[i], c ? c->bytes : 0);
     }
     P("# HELP exportq_queue_up Whether the queue database answered this scrape.\n"

@@ -14,6 +14,7 @@
 
 #include "common/buf.h"
 #include "common/error.h"
+#include "queue/queue.h"
 
 typedef enum http_stream_outcome {
     HTTP_STREAM_OK = 0,    /* the whole CSV went out */
@@ -33,13 +34,6 @@ typedef struct http_metrics {
     atomic_ullong stream_bytes[HTTP_STREAM_NOUTCOMES];
 } http_metrics;
 
-/* Jobs in one state, read from the queue at scrape time. */
-typedef struct http_job_count {
-    char state[16];
-    long long jobs;
-    long long bytes; /* sum of the jobs' bytes */
-} http_job_count;
-
 void http_metrics_init(http_metrics *m);
 void http_metrics_request(http_metrics *m, int status);
 void http_metrics_stream_done(http_metrics *m, http_stream_outcome outcome, unsigned long long bytes);
@@ -48,7 +42,7 @@ const char *http_stream_outcome_name(http_stream_outcome o);
 /* Appends the Prometheus text exposition (version 0.0.4) to out. `jobs` may be
  * NULL (njobs 0) when the queue could not be read; every known state is
  * written, 0 when absent. */
-int http_metrics_render(http_metrics *m, const http_job_count *jobs, size_t njobs, eq_buf *out,
+int http_metrics_render(http_metrics *m, const queue_state_count *jobs, size_t njobs, eq_buf *out,
                         eq_err *err) EQ_MUST;
 
 #endif

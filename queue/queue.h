@@ -160,6 +160,18 @@ int queue_cancel(PGconn *conn, long long id, bool *ok, eq_err *err) EQ_MUST;
 int queue_list(PGconn *conn, const char *owner, int limit, long long before_id,
                queue_status_row *rows, int *n, eq_err *err) EQ_MUST;
 
+/* ---- counts (metrics) --------------------------------------------------- */
+
+typedef struct queue_state_count {
+    char state[QUEUE_STATE_MAX];
+    long long jobs;
+    long long bytes; /* sum of the jobs' bytes */
+} queue_state_count;
+
+/* Jobs and their bytes by state into out[cap]; *n = states filled (states
+ * with no job may be absent). */
+int queue_counts(PGconn *conn, queue_state_count *out, size_t cap, size_t *n, eq_err *err) EQ_MUST;
+
 /* ---- mail bookkeeping -------------------------------------------------- */
 
 typedef struct queue_mail {

@@ -65,7 +65,7 @@ static void test_table_is_bounded(void **state)
 static void test_metrics_text(void **state)
 {
     http_metrics m;
-    http_job_count jobs[] = {{"queued", 3, 0}, {"succeeded", 2, 12345}};
+    queue_state_count jobs[] = {{"queued", 3, 0}, {"succeeded", 2, 12345}};
     eq_buf out;
     eq_err err;
     (void)state;

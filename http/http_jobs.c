@@ -1,0 +1,308 @@
+/* http_jobs.c - see http_internal.h: POST and GET /v1/exports, GET and DELETE
+ * /v1/exports/{id}, GET /v1/exports/{id}/download. */
+#include "http/http_internal.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+
+/* The job as the API shows it: queue_status_json() plus download_url (a
+ * freshly presigned link) once succeeded and not yet past retention. */
+static int presign(http_server *s, const queue_status_row *row, char **url, eq_err *err)
+{
+    const char *slash = strrchr(row->object_key, '/');
+    const char *filename = slash ? slash + 1 : row->object_key;
+    long long now = (long long)time(NULL);
+    long expires = s->cfg->link_ttl;
+    int rc;
+    if (row->expires_at > 0 && row->expires_at - now < expires)
+        expires = (long)(row->expires_at - now);
+    if (expires < 1)
+        expires = 1;
+    pthread_mutex_lock(&s->s3_lock);
+    rc = s3_presign_get(s->s3, row->object_key, expires, filename[0] ? filename : NULL, url, err);
+    pthread_mutex_unlock(&s->s3_lock);
+    return rc;
+}
+
+static bool past_retention(const queue_status_row *row)
+{
+    return row->expires_at > 0 && row->expires_at <= (long long)time(NULL);
+}
+
+static json_t *job_json(http_server *s, const queue_status_row *row, eq_err *err)
+{
+    json_t *doc = queue_status_json(row);
+    if (!doc) {
+        eq_fail(err, EQ_ERR_NOMEM, "job %lld: out of memory", row->id);
+        return NULL;
+    }
+    if (strcmp(row->state, "succeeded") == 0 && row->object_key[0] && !past_retention(row)) {
+        char *url = NULL;
+        if (presign(s, row, &url, err) < 0) {
+            json_decref(doc);
+            return NULL;
+        }
+        json_object_set_new(doc, "download_url", json_string(url));
+        free(url);
+    }
+    return doc;
+}
+
+/* Loads job `id` if it belongs to the request's owner; 404 otherwise. */
+static int load_own_job(PGconn *conn, http_req *r, long long id, queue_status_row *row, http_problem *p)
+{
+    eq_err err;
+    eq_err_clear(&err);
+    if (queue_status(conn, id, row, &err) < 0) {
+        if (err.code == EQ_ERR_NOT_FOUND)
+            return http_problem_set(p, 404, "not_found", "no export %lld", id);
+        http_problem_from_err(p, r, &err);
+        return -1;
+    }
+    if (strcmp(row->owner, r->owner) != 0)
+        return http_problem_set(p, 404, "not_found", "no export %lld", id);
+    return 0;
+}
+
+enum MHD_Result http_jobs_create(http_server *s, struct MHD_Connection *c, http_req *r)
+{
+    http_export_req req;
+    http_problem p;
+    queue_status_row *row = NULL;
+    PGconn *conn = NULL;
+    export_kind kind;
+    char *params = NULL;
+    long long id = 0;
+    bool existing = false;
+    eq_err err;
+    enum MHD_Result ret;
+    const char *idem = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+    queue_enqueue_req q;
+
+    eq_err_clear(&err);
+    if (http_export_req_parse(r->body.data, r->body.len, &req, &p) < 0)
+        return http_respond_problem(c, r, &p);
+    if (idem && !http_idempotency_key_valid(idem)) {
+        http_problem_set(&p, 400, "invalid_idempotency_key",
+                         "Idempotency-Key must be 1 to 255 visible ASCII characters");
+        goto answer;
+    }
+    if (http_params_bind_owner(req.params, r->owner, &p) < 0)
+        goto answer;
+    params = json_dumps(req.params, JSON_COMPACT);
+    row = calloc(1, sizeof *row);
+    if (!params || !row) {
+        http_problem_set(&p, 500, "internal", "out of memory");
+        goto answer;
+    }
+    if (http_dbpool_get(s->pool, &conn, &err) < 0) {
+        http_problem_from_err(&p, r, &err);
+        goto answer;
+    }
+    if (export_kind_get(conn, req.kind, &kind, &err) < 0) {
+        if (err.code == EQ_ERR_NOT_FOUND || err.code == EQ_ERR_INVALID)
+            http_problem_set(&p, 400, "unknown_kind", "unknown export kind '%s'", req.kind);
+        else
+            http_problem_from_err(&p, r, &err);
+        goto answer;
+    }
+    q = (queue_enqueue_req){.kind = req.kind,
+                            .params_json = params,
+                            .email = req.email[0] ? req.email : NULL,
+                            .owner = r->owner,
+                            .idempotency_key = idem,
+                            .existing = &existing};
+    if (queue_enqueue(conn, &q, &id, &err) < 0) {
+        if (err.code == EQ_ERR_INVALID)
+            http_problem_set(&p, 400, "invalid_request", "%s", err.msg);
+        else
+            http_problem_from_err(&p, r, &err);
+        goto answer;
+    }
+    if (queue_status(conn, id, row, &err) < 0) {
+        http_problem_from_err(&p, r, &err);
+        goto answer;
+    }
+    http_dbpool_put(s->pool, conn);
+    conn = NULL;
+    {
+        char location[64];
+        json_t *doc = job_json(s, row, &err);
+        const char *hdrs[] = {MHD_HTTP_HEADER_LOCATION, location, NULL};
+        snprintf(location, sizeof location, "/v1/exports/%lld", id);
+        if (!doc) {
+            http_problem_from_err(&p, r, &err);
+            goto answer;
+        }
+        if (!existing) {
+            char ctx[320];
+            snprintf(ctx, sizeof ctx, "job=%lld owner=%s kind=%s", id, r->owner, req.kind);
+            eq_info(ctx, "export enqueued over HTTP");
+        }
+        ret = http_respond_json(c, r, 202, doc, hdrs);
+    }
+    goto done;
+answer:
+    ret = http_respond_problem(c, r, &p);
+done:
+    http_dbpool_put(s->pool, conn);
+    free(params);
+    free(row);
+    http_export_req_cleanup(&req);
+    return ret;
+}
+
+enum MHD_Result http_jobs_list(http_server *s, struct MHD_Connection *c, http_req *r)
+{
+    const char *lim = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+    const char *cur = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cursor");
+    int limit, n = 0;
+    int64_t cursor;
+    http_problem p;
+    queue_status_row *rows = NULL;
+    PGconn *conn = NULL;
+    json_t *doc = NULL, *arr;
+    eq_err err;
+    enum MHD_Result ret;
+
+    eq_err_clear(&err);
+    if (http_list_args_parse(lim, cur, &limit, &cursor, &p) < 0)
+        return http_respond_problem(c, r, &p);
+    if (limit > QUEUE_LIST_MAX)
+        limit = QUEUE_LIST_MAX;
+    rows = calloc((size_t)limit, sizeof *rows);
+    if (!rows) {
+        http_problem_set(&p, 500, "internal", "out of memory");
+        goto answer;
+    }
+    if (http_dbpool_get(s->pool, &conn, &err) < 0 ||
+        queue_list(conn, r->owner, limit, (long long)cursor, rows, &n, &err) < 0) {
+        http_problem_from_err(&p, r, &err);
+        goto answer;
+    }
+    http_dbpool_put(s->pool, conn);
+    conn = NULL;
+    doc = json_object();
+    arr = json_array();
+    if (!doc || !arr || json_object_set_new(doc, "exports", arr) < 0) {
+        http_problem_set(&p, 500, "internal", "out of memory");
+        goto answer;
+    }
+    for (int i = 0; i < n; i++) {
+        json_t *job = job_json(s, &rows[i], &err);
+        if (!job) {
+            http_problem_from_err(&p, r, &err);
+            goto answer;
+        }
+        json_array_append_new(arr, job);
+    }
+    if (n == limit && n > 0) {
+        char next[32];
+        snprintf(next, sizeof next, "%lld", rows[n - 1].id);
+        json_object_set_new(doc, "next_cursor", json_string(next));
+    } else {
+        json_object_set_new(doc, "next_cursor", json_null());
+    }
+    free(rows);
+    return http_respond_json(c, r, 200, doc, NULL);
+answer:
+    http_dbpool_put(s->pool, conn);
+    json_decref(doc);
+    free(rows);
+    ret = http_respond_problem(c, r, &p);
+    return ret;
+}
+
+/* GET, DELETE /v1/exports/{id} and GET /v1/exports/{id}/download. */
+enum MHD_Result http_jobs_show(http_server *s, struct MHD_Connection *c, http_req *r)
+{
+    queue_status_row *row = calloc(1, sizeof *row);
+    PGconn *conn = NULL;
+    http_problem p;
+    eq_err err;
+    enum MHD_Result ret;
+    long long id = (long long)r->route.job_id;
+
+    eq_err_clear(&err);
+    if (!row) {
+        http_problem_set(&p, 500, "internal", "out of memory");
+        goto answer;
+    }
+    if (http_dbpool_get(s->pool, &conn, &err) < 0) {
+        http_problem_from_err(&p, r, &err);
+        goto answer;
+    }
+    if (load_own_job(conn, r, id, row, &p) < 0)
+        goto answer;
+
+    if (r->route.endpoint == HTTP_EP_EXPORT && r->route.method == HTTP_M_DELETE) {
+        bool ok = false;
+        if (queue_cancel(conn, id, &ok, &err) < 0) {
+            http_problem_from_err(&p, r, &err);
+            goto answer;
+        }
+        if (!ok) {
+            http_problem_set(&p, 409, "already_finished", "export %lld is already %s", id, row->state);
+            goto answer;
+        }
+        if (queue_status(conn, id, row, &err) < 0) {
+            http_problem_from_err(&p, r, &err);
+            goto answer;
+        }
+        {
+            char ctx[320];
+            snprintf(ctx, sizeof ctx, "job=%lld owner=%s", id, r->owner);
+            eq_info(ctx, "export cancelled over HTTP");
+        }
+    }
+    http_dbpool_put(s->pool, conn);
+    conn = NULL;
+
+    if (r->route.endpoint == HTTP_EP_EXPORT_DOWNLOAD) {
+        char *url = NULL;
+        json_t *doc;
+        if (strcmp(row->state, "expired") == 0 ||
+            (strcmp(row->state, "succeeded") == 0 && past_retention(row))) {
+            http_problem_set(&p, 410, "expired", "export %lld has expired and its file was deleted", id);
+            goto answer;
+        }
+        if (strcmp(row->state, "succeeded") != 0 || !row->object_key[0]) {
+            if (strcmp(row->state, "queued") == 0 || strcmp(row->state, "running") == 0)
+                http_problem_set(&p, 409, "not_ready", "export %lld is %s; try again when it has succeeded",
+                                 id, row->state);
+            else
+                http_problem_set(&p, 409, "not_available", "export %lld %s; it has no file", id, row->state);
+            goto answer;
+        }
+        if (presign(s, row, &url, &err) < 0) {
+            http_problem_from_err(&p, r, &err);
+            goto answer;
+        }
+        {
+            const char *hdrs[] = {MHD_HTTP_HEADER_LOCATION, url, NULL};
+            doc = json_pack("{s:s}", "download_url", url);
+            ret = http_respond_json(c, r, 302, doc, hdrs);
+        }
+        free(url);
+        free(row);
+        return ret;
+    }
+    {
+        json_t *doc = job_json(s, row, &err);
+        if (!doc) {
+            http_problem_from_err(&p, r, &err);
+            goto answer;
+        }
+        free(row);
+        return http_respond_json(c, r, 200, doc, NULL);
+    }
+answer:
+    http_dbpool_put(s->pool, conn);
+    free(row);
+    return http_respond_problem(c, r, &p);
+}

@@ -1,0 +1,190 @@
+/* http_stream_handler.c - see http_internal.h: GET /v1/stream/{kind}. Every
+ * check (kind name, parameters, owner binding, the stream cap, the kind) runs
+ * before the stream opens its own source connection (http_stream.c). */
+#include "http/http_internal.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+
+typedef struct arg_collect {
+    json_t *params;
+    http_problem *p;
+    bool failed;
+} arg_collect;
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    arg_collect *a = cls;
+    json_t *v;
+    (void)kind;
+    if (!http_param_name_valid(key)) {
+        http_problem_set(a->p, 400, "invalid_params", "parameter names are 1 to %d letters, digits or _",
+                         HTTP_PARAM_NAME_MAX);
+        goto fail;
+    }
+    if (json_object_get(a->params, key)) {
+        http_problem_set(a->p, 400, "invalid_params", "parameter '%s' is given twice", key);
+        goto fail;
+    }
+    v = json_string(value ? value : "");
+    if (!v) {
+        http_problem_set(a->p, 400, "invalid_params", "parameter '%s' is not valid UTF-8", key);
+        goto fail;
+    }
+    json_object_set_new(a->params, key, v);
+    return MHD_YES;
+fail:
+    a->failed = true;
+    return MHD_NO;
+}
+
+/* First call of a stream: every check, then the source connection. */
+static int stream_open(http_server *s, struct MHD_Connection *c, http_req *r, http_problem *p)
+{
+    arg_collect a = {.params = json_object(), .p = p};
+    export_kind kind;
+    PGconn *conn = NULL;
+    char *params = NULL;
+    char ctx[384];
+    eq_err err;
+    int rc = -1;
+
+    eq_err_clear(&err);
+    if (!a.params)
+        return http_problem_set(p, 500, "internal", "out of memory");
+    if (!http_kind_name_valid(r->route.kind)) {
+        http_problem_set(p, 400, "unknown_kind", "'%s' is not a kind name", r->route.kind);
+        goto out;
+    }
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &a);
+    if (a.failed || http_params_validate(a.params, p) < 0)
+        goto out;
+
+    /* the cap, before any connection is opened */
+    if (atomic_fetch_add(&s->metrics.streams_active, 1) >= s->cfg->max_streams) {
+        atomic_fetch_sub(&s->metrics.streams_active, 1);
+        atomic_fetch_add(&s->metrics.streams_rejected, 1);
+        http_problem_set(p, 429, "too_many_streams", "%d streams are running, the most this server allows",
+                         s->cfg->max_streams);
+        goto out;
+    }
+    r->stream_slot = true;
+
+    if (http_dbpool_get(s->pool, &conn, &err) < 0 || export_kind_get(conn, r->route.kind, &kind, &err) < 0) {
+        if (err.code == EQ_ERR_NOT_FOUND || err.code == EQ_ERR_INVALID)
+            http_problem_set(p, 400, "unknown_kind", "unknown export kind '%s'", r->route.kind);
+        else
+            http_problem_from_err(p, r, &err);
+        goto out;
+    }
+    http_dbpool_put(s->pool, conn);
+    conn = NULL;
+
+    /* Content-Encoding: gzip makes the representation gzip; what the user
+     * saves is the CSV, so the file name is the uncompressed one */
+    r->stream_gzip =
+        kind.options.gzip ||
+        http_accepts_gzip(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
+    {
+        export_kind plain = kind;
+        plain.options.gzip = false;
+        if (export_kind_filename(&plain, r->filename, sizeof r->filename, &err) < 0)
+            snprintf(r->filename, sizeof r->filename, "export.csv");
+    }
+    params = json_dumps(a.params, JSON_COMPACT);
+    if (!params) {
+        http_problem_set(p, 500, "internal", "out of memory");
+        goto out;
+    }
+    snprintf(ctx, sizeof ctx, "kind=%s owner=%s", kind.name, r->owner);
+    if (http_stream_start(s->cfg->source_database_url ? s->cfg->source_database_url : s->cfg->database_url,
+                          &kind, params, r->owner, r->stream_gzip, ctx, &r->stream, &err) < 0) {
+        http_problem_from_err(p, r, &err);
+        goto out;
+    }
+    http_stream_attach(r->stream, c, s->watch, &s->stopping);
+    eq_info(ctx, "stream started%s", r->stream_gzip ? " (gzip)" : "");
+    rc = 0;
+out:
+    http_dbpool_put(s->pool, conn);
+    free(params);
+    json_decref(a.params);
+    return rc;
+}
+
+static enum MHD_Result stream_respond(struct MHD_Connection *c, http_req *r)
+{
+    struct MHD_Response *resp;
+    char disp[EXPORT_KIND_FILENAME_MAX * 4 + 128];
+    enum MHD_Result ret;
+    resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, http_stream_reader, r->stream, NULL);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/csv; charset=utf-8");
+    if (http_content_disposition(r->filename, disp, sizeof disp) == 0)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
+    if (r->stream_gzip)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    r->status = 200;
+    return ret;
+}
+
+/* Frees the stream and its connection now (an error before the headers). */
+static void stream_abandon(http_server *s, http_req *r)
+{
+    http_stream_finish(r->stream, false, &s->metrics);
+    r->stream = NULL;
+}
+
+enum MHD_Result http_stream_handle(http_server *s, struct MHD_Connection *c, http_req *r)
+{
+    http_problem p;
+    eq_err err;
+    int rc;
+    eq_err_clear(&err);
+    if (!r->stream) {
+        if (stream_open(s, c, r, &p) < 0) {
+            if (p.status == 429)
+                return http_respond_429(c, r, p.code, HTTP_RETRY_AFTER_STREAMS, p.message);
+            return http_respond_problem(c, r, &p);
+        }
+    }
+    if (http_stream_client_gone(r->stream))
+        return MHD_NO; /* closes the connection; on_completed cancels */
+    if (atomic_load(&s->stopping)) {
+        stream_abandon(s, r);
+        http_problem_set(&p, 503, "unavailable", "the server is stopping");
+        return http_respond_problem(c, r, &p);
+    }
+    /* wait for the first row (COPY sends the header line before running the
+     * query) before answering, so a query that fails at once (a kind function
+     * refusing its parameters) is a JSON error, not a 200 with a cut body */
+    rc = http_stream_pump(r->stream, &err);
+    if (rc == HTTP_PUMP_WOULD_BLOCK || (rc == HTTP_PUMP_DATA && !http_stream_started(r->stream))) {
+        if (http_stream_suspend(r->stream, c, s->watch, &err) == 0)
+            return MHD_YES;
+        rc = -1;
+    }
+    if (rc < 0) {
+        stream_abandon(s, r);
+        if (err.retryable) {
+            http_problem_from_err(&p, r, &err);
+        } else {
+            char ctx[320];
+            snprintf(ctx, sizeof ctx, "kind=%s owner=%s", r->route.kind, r->owner);
+            eq_warn(ctx, "stream refused: %s", err.msg);
+            http_problem_set(&p, 400, "export_failed", "the export query failed: %s", err.msg);
+        }
+        return http_respond_problem(c, r, &p);
+    }
+    return stream_respond(c, r);
+}
