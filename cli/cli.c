@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "s3/aws_creds.h"
 
 const char *cli_config_file = NULL;
 
@@ -20,6 +21,17 @@ int cli_load_config(eq_config *cfg, unsigned need)
         return -1;
     }
     eq_log_setup((eq_log_level)cfg->log_level, (eq_log_format)cfg->log_format);
+    if (need & EQ_NEED_S3) {
+        /* resolve the credential chain now: no source stops the program at
+         * start-up; the reference is kept for the process's life so every S3
+         * client shares the provider and its background refresh */
+        static aws_credentials *creds;
+        if (!creds && aws_credentials_acquire(cfg, &creds, &err) < 0) {
+            fprintf(stderr, "exportq: %s\n", err.msg);
+            eq_config_cleanup(cfg);
+            return -1;
+        }
+    }
     return 0;
 }
 

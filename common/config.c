@@ -42,11 +42,37 @@ static const setting settings[] = {
     {"EXPORTQ_S3_PREFIX", T_STR, OFF(s3_prefix), "exports/", 0, 0, NULL, "object key prefix"},
     {"EXPORTQ_S3_PATH_STYLE", T_BOOL, OFF(s3_path_style), NULL, 0, 0, NULL,
      "path-style addressing; default: true when an endpoint is set"},
-    {"AWS_ACCESS_KEY_ID", T_STR, OFF(aws_access_key_id), NULL, 0, 0, NULL, "S3 access key; required"},
+    {"EXPORTQ_S3_CA_FILE", T_STR, OFF(s3_ca_file), NULL, 0, 0, NULL,
+     "PEM CA bundle trusted for an https S3 endpoint (and STS) instead of the system's"},
+    {"AWS_ACCESS_KEY_ID", T_STR, OFF(aws_access_key_id), NULL, 0, 0, NULL,
+     "static access key; unset: the credential chain"},
     {"AWS_SECRET_ACCESS_KEY", T_SECRET, OFF(aws_secret_access_key), NULL, 0, 0, NULL,
-     "S3 secret key; required"},
+     "static secret key (with AWS_ACCESS_KEY_ID)"},
     {"AWS_SESSION_TOKEN", T_SECRET, OFF(aws_session_token), NULL, 0, 0, NULL,
      "temporary credentials' session token"},
+    {"AWS_PROFILE", T_STR, OFF(aws_profile), NULL, 0, 0, NULL, "profile of the shared files; default: default"},
+    {"AWS_SHARED_CREDENTIALS_FILE", T_STR, OFF(aws_shared_credentials_file), NULL, 0, 0, NULL,
+     "shared credentials file; default: ~/.aws/credentials"},
+    {"AWS_CONFIG_FILE", T_STR, OFF(aws_config_file), NULL, 0, 0, NULL, "shared config file; default: ~/.aws/config"},
+    {"AWS_WEB_IDENTITY_TOKEN_FILE", T_STR, OFF(aws_web_identity_token_file), NULL, 0, 0, NULL,
+     "web identity token file (EKS IRSA), exchanged with STS for AWS_ROLE_ARN"},
+    {"AWS_ROLE_ARN", T_STR, OFF(aws_role_arn), NULL, 0, 0, NULL, "role assumed with the web identity token"},
+    {"AWS_ROLE_SESSION_NAME", T_STR, OFF(aws_role_session_name), NULL, 0, 0, NULL,
+     "STS session name; default: exportq-PID-TIME"},
+    {"AWS_ENDPOINT_URL_STS", T_STR, OFF(aws_endpoint_url_sts), NULL, 0, 0, NULL,
+     "STS endpoint; default: https://sts.REGION.amazonaws.com"},
+    {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", T_STR, OFF(aws_container_relative_uri), NULL, 0, 0, NULL,
+     "ECS task role: path on 169.254.170.2"},
+    {"AWS_CONTAINER_CREDENTIALS_FULL_URI", T_STR, OFF(aws_container_full_uri), NULL, 0, 0, NULL,
+     "container credentials URL (loopback, 169.254.170.2, EKS Pod Identity addresses only)"},
+    {"AWS_CONTAINER_AUTHORIZATION_TOKEN", T_SECRET, OFF(aws_container_token), NULL, 0, 0, NULL,
+     "Authorization header for the container credentials URL"},
+    {"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", T_STR, OFF(aws_container_token_file), NULL, 0, 0, NULL,
+     "file holding that header (EKS Pod Identity); read on every fetch"},
+    {"AWS_EC2_METADATA_SERVICE_ENDPOINT", T_STR, OFF(aws_imds_endpoint), NULL, 0, 0, NULL,
+     "IMDS endpoint; default: http://169.254.169.254"},
+    {"AWS_EC2_METADATA_DISABLED", T_BOOL, OFF(aws_imds_disabled), "false", 0, 0, NULL,
+     "true: never ask the instance metadata service"},
     {"EXPORTQ_SMTP_URL", T_SECRET, OFF(smtp_url), NULL, 0, 0, NULL,
      "smtp://[user:pass@]host[:port]; required for email"},
     {"EXPORTQ_SMTP_FROM", T_STR, OFF(smtp_from), NULL, 0, 0, NULL, "sender address; required for email"},
@@ -292,10 +318,11 @@ int eq_config_require(const eq_config *cfg, unsigned need, eq_err *err)
     if (need & EQ_NEED_S3) {
         if (!cfg->s3_bucket)
             return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_S3_BUCKET is required (where exports are stored)");
-        if (!cfg->aws_access_key_id)
-            return eq_fail(err, EQ_ERR_CONFIG, "AWS_ACCESS_KEY_ID is required");
-        if (!cfg->aws_secret_access_key)
-            return eq_fail(err, EQ_ERR_CONFIG, "AWS_SECRET_ACCESS_KEY is required");
+        /* credentials: static keys or the chain (s3/aws_creds.h), resolved at start-up */
+        if (cfg->aws_access_key_id && !cfg->aws_secret_access_key)
+            return eq_fail(err, EQ_ERR_CONFIG, "AWS_SECRET_ACCESS_KEY is required with AWS_ACCESS_KEY_ID");
+        if (!cfg->aws_access_key_id && cfg->aws_secret_access_key)
+            return eq_fail(err, EQ_ERR_CONFIG, "AWS_ACCESS_KEY_ID is required with AWS_SECRET_ACCESS_KEY");
     }
     if (need & EQ_NEED_SMTP) {
         if (!cfg->smtp_url)

@@ -26,6 +26,21 @@ typedef struct eq_config {
     char *aws_access_key_id;     /* AWS_ACCESS_KEY_ID */
     char *aws_secret_access_key; /* AWS_SECRET_ACCESS_KEY (secret) */
     char *aws_session_token;     /* AWS_SESSION_TOKEN (secret) */
+    char *s3_ca_file;            /* EXPORTQ_S3_CA_FILE */
+    /* the credential chain when no static keys are set (s3/aws_creds.h) */
+    char *aws_profile;                 /* AWS_PROFILE */
+    char *aws_shared_credentials_file; /* AWS_SHARED_CREDENTIALS_FILE */
+    char *aws_config_file;             /* AWS_CONFIG_FILE */
+    char *aws_web_identity_token_file; /* AWS_WEB_IDENTITY_TOKEN_FILE */
+    char *aws_role_arn;                /* AWS_ROLE_ARN */
+    char *aws_role_session_name;       /* AWS_ROLE_SESSION_NAME */
+    char *aws_endpoint_url_sts;        /* AWS_ENDPOINT_URL_STS */
+    char *aws_container_relative_uri;  /* AWS_CONTAINER_CREDENTIALS_RELATIVE_URI */
+    char *aws_container_full_uri;      /* AWS_CONTAINER_CREDENTIALS_FULL_URI */
+    char *aws_container_token;         /* AWS_CONTAINER_AUTHORIZATION_TOKEN (secret) */
+    char *aws_container_token_file;    /* AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE */
+    char *aws_imds_endpoint;           /* AWS_EC2_METADATA_SERVICE_ENDPOINT */
+    bool aws_imds_disabled;            /* AWS_EC2_METADATA_DISABLED */
     char *smtp_url;            /* EXPORTQ_SMTP_URL (password is secret) */
     char *smtp_from;           /* EXPORTQ_SMTP_FROM */
     int smtp_tls;              /* EXPORTQ_SMTP_TLS: eq_smtp_tls */

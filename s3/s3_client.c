@@ -1,6 +1,7 @@
 /* s3_client.c - see s3_client.h */
 #include "s3/s3_client.h"
 
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "s3/aws_creds.h"
 #include "s3/s3_presign.h"
 #include "s3/s3_request.h"
 #include "s3/s3_uri.h"
@@ -32,13 +34,8 @@ void s3_client_free(s3_client *c)
     free(c->authority);
     free(c->region);
     free(c->bucket);
-    free(c->access_key);
-    if (c->secret_key)
-        OPENSSL_cleanse(c->secret_key, strlen(c->secret_key));
-    free(c->secret_key);
-    if (c->session_token)
-        OPENSSL_cleanse(c->session_token, strlen(c->session_token));
-    free(c->session_token);
+    free(c->ca_file);
+    aws_credentials_release(c->creds);
     free(c);
 }
 
@@ -50,8 +47,8 @@ int s3_client_new(const eq_config *cfg, s3_client **out, eq_err *err)
     size_t n;
 
     *out = NULL;
-    if (!ep || !cfg->s3_bucket || !cfg->aws_access_key_id || !cfg->aws_secret_access_key)
-        return eq_fail(err, EQ_ERR_CONFIG, "s3: endpoint, bucket and credentials are required");
+    if (!ep || !cfg->s3_bucket)
+        return eq_fail(err, EQ_ERR_CONFIG, "s3: endpoint and bucket are required");
     if (!(c = calloc(1, sizeof *c)))
         return eq_fail(err, EQ_ERR_NOMEM, "s3: out of memory");
     if (strncmp(ep, "https://", 8) == 0) {
@@ -73,15 +70,21 @@ int s3_client_new(const eq_config *cfg, s3_client **out, eq_err *err)
     oom = !c->authority;
     c->region = dup_or_null(cfg->s3_region ? cfg->s3_region : "us-east-1", &oom);
     c->bucket = dup_or_null(cfg->s3_bucket, &oom);
-    c->access_key = dup_or_null(cfg->aws_access_key_id, &oom);
-    c->secret_key = dup_or_null(cfg->aws_secret_access_key, &oom);
-    c->session_token = cfg->aws_session_token && *cfg->aws_session_token
-                           ? dup_or_null(cfg->aws_session_token, &oom)
-                           : NULL;
+    c->ca_file = dup_or_null(cfg->s3_ca_file, &oom);
     if (oom) {
         eq_fail(err, EQ_ERR_NOMEM, "s3: out of memory");
         goto fail;
     }
+    if (c->ca_file && access(c->ca_file, R_OK) < 0) {
+        eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_S3_CA_FILE: cannot read %s: %s", c->ca_file, strerror(errno));
+        goto fail;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        eq_fail(err, EQ_ERR_S3, "s3: libcurl initialisation failed");
+        goto fail;
+    }
+    if (aws_credentials_acquire(cfg, &c->creds, err) < 0)
+        goto fail;
     c->path_style = cfg->s3_path_style;
     c->max_attempts = 6;
     c->base_delay_ms = 200;
@@ -89,10 +92,6 @@ int s3_client_new(const eq_config *cfg, s3_client **out, eq_err *err)
     c->connect_ms = 10000;
     c->stall_seconds = 60;
     c->seed = (unsigned int)time(NULL) ^ (unsigned int)getpid() ^ (unsigned int)(uintptr_t)c;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        eq_fail(err, EQ_ERR_S3, "s3: libcurl initialisation failed");
-        goto fail;
-    }
     *out = c;
     return 0;
 fail:
@@ -231,14 +230,30 @@ int s3_list_uploads(s3_client *c, const char *prefix, s3_upload_cb cb, void *ud,
     }
 }
 
+long s3_client_link_ttl(s3_client *c, long want)
+{
+    time_t until = aws_credentials_expiry(c->creds), now = time(NULL);
+    if (until && until - now < want)
+        want = (long)(until - now);
+    return want < 1 ? 1 : want;
+}
+
 int s3_presign_get(s3_client *c, const char *key, long expires, const char *filename, char **url_out,
                    eq_err *err)
 {
-    sigv4_creds creds = {c->access_key, c->secret_key, c->session_token};
+    return s3_presign_link(c, key, expires, filename, url_out, NULL, err);
+}
+
+int s3_presign_link(s3_client *c, const char *key, long expires, const char *filename, char **url_out,
+                    time_t *expires_at, eq_err *err)
+{
+    aws_creds *cr = NULL;
+    sigv4_creds creds;
     char host[512], date[17];
     eq_buf uri, disp, url;
     sigv4_kv q[1], hs[1];
     size_t nq = 0;
+    time_t now = time(NULL);
     int rc = -1;
 
     *url_out = NULL;
@@ -256,8 +271,27 @@ int s3_presign_get(s3_client *c, const char *key, long expires, const char *file
             goto fail;
         q[nq++] = (sigv4_kv){"response-content-disposition", disp.data};
     }
+    if (expires < 1 || expires > SIGV4_MAX_EXPIRES) {
+        eq_fail(err, EQ_ERR_INVALID, "presign: expiry %ld is not 1..%d seconds", expires, SIGV4_MAX_EXPIRES);
+        goto fail;
+    }
+    if (!(cr = malloc(sizeof *cr))) {
+        eq_fail(err, EQ_ERR_NOMEM, "presign: out of memory");
+        goto fail;
+    }
+    if (aws_credentials_get(c->creds, cr, err) < 0)
+        goto fail;
+    /* a link signed with temporary credentials dies with them */
+    if (cr->expires_at && cr->expires_at - now < expires) {
+        expires = (long)(cr->expires_at - now);
+        if (expires < 1) {
+            eq_fail_retry(err, EQ_ERR_S3, "presign: the AWS credentials are expiring");
+            goto fail;
+        }
+    }
+    creds = (sigv4_creds){cr->access_key, cr->secret_key, cr->session_token[0] ? cr->session_token : NULL};
     hs[0] = (sigv4_kv){"host", host};
-    sigv4_format_date(time(NULL), date);
+    sigv4_format_date(now, date);
     {
         sigv4_request sr = {.method = "GET", .uri = uri.data, .query = q, .nquery = nq, .headers = hs,
                             .nheaders = 1, .payload_hash = SIGV4_UNSIGNED_PAYLOAD, .region = c->region,
@@ -268,8 +302,14 @@ int s3_presign_get(s3_client *c, const char *key, long expires, const char *file
     }
     *url_out = url.data;
     url.data = NULL;
+    if (expires_at)
+        *expires_at = now + expires;
     rc = 0;
 fail:
+    if (cr) {
+        aws_creds_cleanse(cr);
+        free(cr);
+    }
     eq_buf_cleanup(&uri);
     eq_buf_cleanup(&disp);
     eq_buf_cleanup(&url);

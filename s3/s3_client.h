@@ -20,14 +20,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "common/config.h"
 #include "common/error.h"
 
 typedef struct s3_client s3_client;
 
-/* Needs cfg->s3_endpoint, s3_region, s3_bucket, aws_access_key_id and
- * aws_secret_access_key (aws_session_token optional, s3_path_style honoured). */
+/* Needs cfg->s3_endpoint, s3_region and s3_bucket (s3_path_style and
+ * s3_ca_file honoured). Credentials: the static keys of cfg, else the chain
+ * of s3/aws_creds.h, shared by every client of the process and refreshed in
+ * the background (temporary credentials sign with X-Amz-Security-Token). */
 int s3_client_new(const eq_config *cfg, s3_client **out, eq_err *err) EQ_MUST;
 void s3_client_free(s3_client *c);
 
@@ -77,5 +80,15 @@ int s3_list_uploads(s3_client *c, const char *prefix, s3_upload_cb cb, void *ud,
  * it. The URL is a bearer secret: never log it (eq_redact_url). */
 int s3_presign_get(s3_client *c, const char *key, long expires, const char *filename,
                    char **url_out, eq_err *err) EQ_MUST;
+
+/* The same, and *expires_at (may be NULL) says when the link really stops
+ * working: a link signed with temporary credentials cannot outlive them, so
+ * `expires` is cut to their remaining lifetime. */
+int s3_presign_link(s3_client *c, const char *key, long expires, const char *filename, char **url_out,
+                    time_t *expires_at, eq_err *err) EQ_MUST;
+
+/* min(want, seconds the current credentials have left), at least 1: how long
+ * a link signed now can live. */
+long s3_client_link_ttl(s3_client *c, long want);
 
 #endif

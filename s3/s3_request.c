@@ -217,7 +217,8 @@ int s3_request_target(const s3_client *c, const char *key, char *host, size_t ho
 int s3_request_prepare(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_err *err)
 {
     sigv4_kv hs[SIGV4_MAX_PARAMS];
-    sigv4_creds creds = {c->access_key, c->secret_key, c->session_token};
+    aws_creds *cr = NULL;
+    sigv4_creds creds;
     char host[512], date[17], hash[65], auth[2048];
     eq_buf uri;
     size_t nh = 0, i;
@@ -256,6 +257,17 @@ int s3_request_prepare(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_
                          sigv4_canonical_query(spec->query, spec->nquery, &r->url, err) < 0))
         goto fail;
 
+    /* credentials: a copy of the current ones (refreshed in the background) */
+    if (!(cr = malloc(sizeof *cr))) {
+        eq_fail(err, EQ_ERR_NOMEM, "s3: out of memory");
+        goto fail;
+    }
+    if (aws_credentials_get(c->creds, cr, err) < 0) {
+        eq_err_context(err, "s3 %s %s", spec->op, spec->key ? spec->key : "");
+        goto fail;
+    }
+    creds = (sigv4_creds){cr->access_key, cr->secret_key, cr->session_token[0] ? cr->session_token : NULL};
+
     /* headers to sign */
     sigv4_format_date(time(NULL), date);
     if (spec->payload_hash)
@@ -265,8 +277,8 @@ int s3_request_prepare(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_
     hs[nh++] = (sigv4_kv){"Host", host};
     hs[nh++] = (sigv4_kv){"x-amz-date", date};
     hs[nh++] = (sigv4_kv){"x-amz-content-sha256", hash};
-    if (c->session_token)
-        hs[nh++] = (sigv4_kv){"x-amz-security-token", c->session_token};
+    if (creds.session_token)
+        hs[nh++] = (sigv4_kv){"x-amz-security-token", creds.session_token};
     for (i = 0; i < spec->nheaders; i++)
         hs[nh++] = spec->headers[i];
     {
@@ -301,6 +313,8 @@ int s3_request_prepare(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_
     curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_TIME, (long)c->stall_seconds);
     curl_easy_setopt(r->easy, CURLOPT_XFERINFOFUNCTION, on_status);
     curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+    if (c->ca_file)
+        curl_easy_setopt(r->easy, CURLOPT_CAINFO, c->ca_file); /* verification stays on */
     if (strcmp(spec->method, "PUT") == 0) {
         curl_easy_setopt(r->easy, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(r->easy, CURLOPT_READFUNCTION, on_read);
@@ -319,6 +333,10 @@ int s3_request_prepare(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_
     }
     rc = 0;
 fail:
+    if (cr) {
+        aws_creds_cleanse(cr);
+        free(cr);
+    }
     eq_buf_cleanup(&uri);
     return rc;
 }
@@ -336,8 +354,11 @@ int s3_request_result(s3_request *r, CURLcode cc, eq_err *err)
                        strerror(errno));
     if (cc != CURLE_OK) {
         int (*f)(eq_err *, eq_code, const char *, ...) = s3_retryable(cc, 0, NULL) ? eq_fail_retry : eq_fail;
-        return f(err, EQ_ERR_S3, "s3 %s %s: %s (%s)", s->op, s->key ? s->key : "", curl_easy_strerror(cc),
-                 r->errbuf[0] ? r->errbuf : "no detail");
+        return f(err, EQ_ERR_S3, "s3 %s %s: %s (%s)%s", s->op, s->key ? s->key : "", curl_easy_strerror(cc),
+                 r->errbuf[0] ? r->errbuf : "no detail",
+                 cc == CURLE_PEER_FAILED_VERIFICATION ? "; the server's certificate is not trusted: check "
+                                                        "EXPORTQ_S3_CA_FILE and the endpoint's host name"
+                                                      : "");
     }
     memset(&x, 0, sizeof x);
     if (r->out_fd < 0 || r->status >= 300) {

@@ -20,6 +20,7 @@
 
 #include "common/buf.h"
 #include "common/error.h"
+#include "s3/aws_creds.h"
 #include "s3/s3_client.h"
 #include "s3/sigv4.h"
 
@@ -31,9 +32,8 @@ struct s3_client {
     char *authority;     /* host[:port] of the endpoint */
     char *region;
     char *bucket;
-    char *access_key;
-    char *secret_key;    /* secret */
-    char *session_token; /* secret; NULL when none */
+    aws_credentials *creds; /* shared provider (s3/aws_creds.h); a reference */
+    char *ca_file;       /* EXPORTQ_S3_CA_FILE, NULL: the system's CAs */
     bool path_style;
     int max_attempts;
     int base_delay_ms;

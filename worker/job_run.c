@@ -299,8 +299,9 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
     {
         long long rows = (long long)export_rows(rs.x);
         long long bytes = (long long)export_bytes_out(rs.x);
-        if (queue_complete(ctx->qconn, job, key, rows, bytes, ctx->cfg->retention_seconds, ctx->cfg->link_ttl,
-                           &e) < 0) {
+        /* link_expires_at: a link cannot outlive temporary credentials */
+        if (queue_complete(ctx->qconn, job, key, rows, bytes, ctx->cfg->retention_seconds,
+                           s3_client_link_ttl(ctx->s3, ctx->cfg->link_ttl), &e) < 0) {
             if (e.code == EQ_ERR_CANCELLED) {
                 /* cancelled in the last moment: the user wants no file */
                 if (s3_delete_object(ctx->s3, key, &e) < 0)

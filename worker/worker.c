@@ -185,11 +185,16 @@ static int mail_one(worker_thread *t, bool *did, eq_err *err)
     info.rows = m.rows;
     info.bytes = m.bytes;
     if (strcmp(m.mail_kind, "success") == 0) {
+        long ttl = cfg->link_ttl, left = (long)(m.link_expires_at - (long long)time(NULL));
         info.filename = key_basename(m.object_key);
-        if (s3_presign_get(t->s3, m.object_key, cfg->link_ttl, info.filename, &url, err) < 0)
+        /* the link ends no later than the job's link_expires_at (which the
+         * credentials' lifetime capped) when that is still ahead; the mail
+         * says when it really ends */
+        if (m.link_expires_at > 0 && left >= 60 && left < ttl)
+            ttl = left;
+        if (s3_presign_link(t->s3, m.object_key, ttl, info.filename, &url, &info.link_expires_at, err) < 0)
             goto fail;
         info.url = url;
-        info.link_expires_at = time(NULL) + cfg->link_ttl;
         if (mail_build_success(&info, cfg->smtp_from, &msg, err) < 0)
             goto fail;
     } else {
