@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 
@@ -286,6 +287,10 @@ int eq_config_load(eq_config *cfg, const char *file, eq_err *err)
         size_t n = strlen(cfg->s3_endpoint);
         while (n > 8 && cfg->s3_endpoint[n - 1] == '/')
             cfg->s3_endpoint[--n] = '\0';
+    }
+    if (cfg->s3_ca_file && access(cfg->s3_ca_file, R_OK) < 0) {
+        eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_S3_CA_FILE: cannot read %s: %s", cfg->s3_ca_file, strerror(errno));
+        goto fail;
     }
     if (cfg->smtp_url && strncmp(cfg->smtp_url, "smtp://", 7) != 0 && strncmp(cfg->smtp_url, "smtps://", 8) != 0) {
         eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: must look like smtp://[user:pass@]host[:port]");

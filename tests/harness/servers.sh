@@ -102,6 +102,8 @@ servers_down() {
   fi
   lock_state
   local p
+  # the on-demand STS/TLS radosgw (s3_aws.sh) first: it needs the cluster to stop cleanly
+  bash "$HERE/s3_aws.sh" down "$STATE" 9>&- || true
   for p in "${PARTS[@]}"; do
     bash "$HERE/$p.sh" down "$STATE" 9>&- &
   done
