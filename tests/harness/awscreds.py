@@ -23,6 +23,17 @@ everything listens on and talks to 127.0.0.1.
       claimed Expiration is now + --lifetime (shorter than the real session) to
       make clients refresh. Each request is logged to --log as a JSON line
       (never the secret or the token). --fail-after N: 500 after N answers.
+  awscreds.py idp --dir D --port-file F --log F
+      An OpenID Connect identity provider for web identity: makes an RSA key
+      and a self-signed certificate in D (openssl), serves
+      /.well-known/openid-configuration and the JWKS (with x5c, as radosgw
+      wants); its issuer is http://127.0.0.1:PORT.
+  awscreds.py oidc-role --endpoint URL --idp URL --dir D --role NAME
+      IAM on radosgw: CreateOpenIDConnectProvider for the idp (thumbprint of
+      its certificate, client id "exportq"), CreateRole NAME trusting it for
+      aud "exportq", PutRolePolicy allowing s3:* on the test bucket.
+  awscreds.py jwt --idp URL --dir D [--lifetime S]
+      Prints a token from the idp (RS256), as Kubernetes projects it.
   awscreds.py proxy --upstream HOST:PORT --port-file F --log F
       Forwards every request unchanged; logs per request the access key id of
       its SigV4 Authorization (or presigned X-Amz-Credential), whether an
@@ -72,7 +83,7 @@ def sign(method, url, service, body, ak, sk, extra=None):
 
 
 def post(url, service, params, ak, sk):
-    body = urllib.parse.urlencode(params).encode()
+    body = urllib.parse.urlencode(params, quote_via=urllib.parse.quote).encode()
     u = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=20)
     conn.request("POST", u.path or "/", body, sign("POST", url, service, body, ak, sk))
@@ -205,6 +216,88 @@ class CredsHandler(http.server.BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = handle_one
 
 
+def b64u(b):
+    return __import__("base64").urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def openssl(*args, data=None):
+    import subprocess
+    return subprocess.run(["openssl"] + list(args), input=data, capture_output=True, check=True).stdout
+
+
+def idp_keys(d):
+    key, cert = os.path.join(d, "idp-key.pem"), os.path.join(d, "idp-cert.pem")
+    if not os.path.exists(cert):
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "30",
+                "-subj", "/CN=exportq test identity provider")
+    return key, cert
+
+
+class IdpHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        srv = self.server
+        iss = "http://127.0.0.1:%d" % srv.server_address[1]
+        if self.path == "/.well-known/openid-configuration":
+            body = {"issuer": iss, "jwks_uri": iss + "/jwks"}
+        elif self.path == "/jwks":
+            body = {"keys": [{"kty": "RSA", "kid": "exportq-test", "alg": "RS256", "use": "sig", "n": srv.n,
+                              "e": b64u((65537).to_bytes(3, "big")),
+                              "x5c": [__import__("base64").b64encode(srv.der).decode()]}]}
+        else:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        srv.log.write(method="GET", path=self.path, status=200)
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def oidc_role(endpoint, idp, d, role):
+    ak, sk = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+    _, cert = idp_keys(d)
+    der = openssl("x509", "-in", cert, "-outform", "DER")
+    host = urllib.parse.urlsplit(idp).netloc
+    st, xml = post(endpoint, "iam", {"Action": "CreateOpenIDConnectProvider", "Version": "2010-05-08", "Url": idp,
+                                      "ClientIDList.member.1": "exportq",
+                                      "ThumbprintList.member.1": hashlib.sha1(der).hexdigest()}, ak, sk)
+    if st != 200 and tag(xml, "Code") != "EntityAlreadyExists":
+        raise RuntimeError("CreateOpenIDConnectProvider: HTTP %d %s" % (st, tag(xml, "Code")))
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": ["arn:aws:iam:::oidc-provider/" + host]},
+        "Action": ["sts:AssumeRoleWithWebIdentity"],
+        "Condition": {"StringEquals": {host + ":app_id": "exportq"}}}]}
+    st, xml = post(endpoint, "iam", {"Action": "CreateRole", "Version": "2010-05-08", "RoleName": role, "Path": "/",
+                                      "AssumeRolePolicyDocument": json.dumps(trust, separators=(",", ":"))}, ak, sk)
+    if st != 200 and tag(xml, "Code") != "EntityAlreadyExists":
+        raise RuntimeError("CreateRole: HTTP %d %s" % (st, tag(xml, "Code")))
+    pol = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:*"],
+                                                  "Resource": ["arn:aws:s3:::exportq-test", "arn:aws:s3:::exportq-test/*"]}]}
+    st, xml = post(endpoint, "iam", {"Action": "PutRolePolicy", "Version": "2010-05-08", "RoleName": role,
+                                      "PolicyName": "exports", "PolicyDocument": json.dumps(pol, separators=(",", ":"))},
+                   ak, sk)
+    if st != 200:
+        raise RuntimeError("PutRolePolicy: HTTP %d %s" % (st, tag(xml, "Code")))
+    print("arn:aws:iam:::role/" + role)
+
+
+def make_jwt(idp, d, lifetime):
+    key, _ = idp_keys(d)
+    now = int(time.time())
+    head = b64u(json.dumps({"alg": "RS256", "kid": "exportq-test", "typ": "JWT"}).encode())
+    body = b64u(json.dumps({"iss": idp, "sub": "system:serviceaccount:exports:exportq", "aud": "exportq",
+                            "azp": "exportq", "iat": now, "nbf": now - 5, "exp": now + lifetime}).encode())
+    sig = openssl("dgst", "-sha256", "-sign", key, data=(head + "." + body).encode())
+    print(head + "." + body + "." + b64u(sig))
+
+
 class ProxyHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
@@ -264,6 +357,19 @@ def main():
     p.add_argument("--token")
     p.add_argument("--token-file")
     p.add_argument("--fail-after", type=int, default=0)
+    p = sub.add_parser("idp")
+    p.add_argument("--dir", required=True)
+    p.add_argument("--port-file", required=True)
+    p.add_argument("--log", required=True)
+    p = sub.add_parser("oidc-role")
+    p.add_argument("--endpoint", required=True)
+    p.add_argument("--idp", required=True)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--role", required=True)
+    p = sub.add_parser("jwt")
+    p.add_argument("--idp", required=True)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--lifetime", type=int, default=3600)
     p = sub.add_parser("proxy")
     p.add_argument("--upstream", required=True)
     p.add_argument("--port-file", required=True)
@@ -275,7 +381,20 @@ def main():
     if a.cmd == "allow-sts":
         allow_sts(a.endpoint, a.user)
         return
-    srv = Server(("127.0.0.1", 0), CredsHandler if a.cmd == "serve" else ProxyHandler)
+    if a.cmd == "oidc-role":
+        oidc_role(a.endpoint, a.idp, a.dir, a.role)
+        return
+    if a.cmd == "jwt":
+        make_jwt(a.idp, a.dir, a.lifetime)
+        return
+    handler = {"serve": CredsHandler, "proxy": ProxyHandler, "idp": IdpHandler}[a.cmd]
+    if a.cmd == "idp":
+        _, cert = idp_keys(a.dir)
+    srv = Server(("127.0.0.1", 0), handler)
+    if a.cmd == "idp":
+        srv.der = openssl("x509", "-in", cert, "-outform", "DER")
+        mod = openssl("x509", "-in", cert, "-noout", "-modulus").decode().strip().split("=", 1)[1]
+        srv.n = b64u(bytes.fromhex(mod))
     srv.args, srv.log, srv.lock = a, Log(a.log), threading.Lock()
     srv.answers, srv.tokens = 0, set()
     if a.cmd == "proxy":

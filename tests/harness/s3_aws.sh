@@ -6,6 +6,8 @@
 #   - STS (rgw_s3_auth_use_sts, rgw_sts_key): GetSessionToken hands out
 #     temporary credentials that radosgw checks with their session token;
 #     the test user may call it (IAM PutUserPolicy, tests/harness/awscreds.py);
+#     AssumeRoleWithWebIdentity works with an OIDC provider and a role the
+#     test user creates (caps roles, oidc-provider; awscreds.py idp/oidc-role);
 #   - virtual-hosted addressing: rgw_dns_name = localhost, so
 #     http://exportq-test.localhost:PORT/key is the bucket (curl and exportq
 #     resolve *.localhost to loopback themselves);
@@ -115,7 +117,7 @@ EOF
       "https://localhost:$https/") || true
   [ "$code" = 200 ] || h_die "the STS radosgw does not answer over TLS (HTTP '$code')"
   # the test user may ask STS for sessions (radosgw wants a policy for it)
-  radosgw-admin -c "$BASE" caps add --uid=exportq-test --caps="user-policy=*" >/dev/null 2>"$DIR/caps.err" \
+  radosgw-admin -c "$BASE" caps add --uid=exportq-test --caps="user-policy=*;roles=*;oidc-provider=*" >/dev/null 2>"$DIR/caps.err" \
     || { H_LOGS+=("$DIR/caps.err"); h_die "radosgw-admin caps add failed"; }
   AWS_ACCESS_KEY_ID=AKIDEXPORTQTEST AWS_SECRET_ACCESS_KEY=exportqTestSecretKey0123456789abcdefABCD \
     python3 "$HERE/awscreds.py" allow-sts --endpoint "http://127.0.0.1:$http" --user exportq-test \
