@@ -113,7 +113,7 @@ def allow_sts(endpoint, user):
     pol = {"Version": "2012-10-17",
            "Statement": [{"Effect": "Allow", "Action": ["sts:GetSessionToken"], "Resource": "*"}]}
     st, xml = post(endpoint, "iam", {"Action": "PutUserPolicy", "Version": "2010-05-08", "UserName": user,
-                                      "PolicyName": "exportq-sts", "PolicyDocument": json.dumps(pol)}, ak, sk)
+                                      "PolicyName": "exportq-sts", "PolicyDocument": json.dumps(pol, separators=(",", ":"))}, ak, sk)
     if st != 200:
         raise RuntimeError("PutUserPolicy: HTTP %d %s" % (st, tag(xml, "Code")))
 
