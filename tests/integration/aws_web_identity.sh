@@ -18,7 +18,8 @@ define_slow_kind
 py() { /usr/bin/python3 "$AWS_HARNESS/awscreds.py" "$@"; }
 
 mkdir -p "$t/idp"
-py idp --dir "$t/idp" --port-file "$t/idp.port" --log "$t/idp.log" >"$t/idp.out" 2>&1 &
+/usr/bin/python3 "$AWS_HARNESS/awscreds.py" idp --dir "$t/idp" --port-file "$t/idp.port" --log "$t/idp.log" \
+  >"$t/idp.out" 2>&1 & # not through py(): $! must be python itself
 on_exit "kill $! 2>/dev/null; wait $! 2>/dev/null"
 wait_for "[ -s $t/idp.port ]" 30 || { cat "$t/idp.out" >&2; fail "the identity provider did not start"; }
 idp=http://127.0.0.1:$(cat "$t/idp.port")

@@ -130,6 +130,14 @@ row cli 1 "SQL in the kind"              enqueue "x'; DROP TABLE exportq.jobs; -
 row cli 2 "SQL in a param name"          enqueue user_activity --param "since'; DROP TABLE app.activity; --=1"
 row cli 2 "param without ="              enqueue user_activity --param "since"
 row cli 1 "CRLF in the email"            enqueue user_activity --email $'a@b.example\r\nBcc: victim@c.example'
+# AWS credential sources that must be refused before any connection (a config
+# file's empty AWS_ACCESS_KEY_ID overrides the test's static keys)
+aws_cfg() { printf 'AWS_ACCESS_KEY_ID=\nAWS_SECRET_ACCESS_KEY=\nAWS_EC2_METADATA_DISABLED=true\n%s\n' "$@" >"$T/aws.env"; echo "$T/aws.env"; }
+printf 'tok\r\nX-Injected: 1\n' >"$T/crlf-token"
+row cli 1 "container credentials at the instance metadata address" --config "$(aws_cfg AWS_CONTAINER_CREDENTIALS_FULL_URI=http://169.254.169.254/latest/meta-data/iam/security-credentials/r)" presign k
+row cli 1 "container credentials URL with user info"  --config "$(aws_cfg AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1@example.com/creds)" presign k
+row cli 1 "container relative URI escaping the host"  --config "$(aws_cfg AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=@example.com/creds)" presign k
+row cli 1 "CRLF in the container authorization token" --config "$(aws_cfg AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:9/creds AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=$T/crlf-token)" presign k
 row cli 2 "SQL as the priority"          enqueue user_activity --priority "1; DROP TABLE exportq.jobs"
 row cli 2 "priority out of range"        enqueue user_activity --priority 100000
 row cli 2 "SQL as a job id (status)"     status "1 OR 1=1"
