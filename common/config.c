@@ -108,6 +108,10 @@ static const setting settings[] = {
      "idle worker poll interval (NOTIFY wakes it sooner)"},
     {"EXPORTQ_METRICS_LISTEN", T_STR, OFF(metrics_listen), NULL, 0, 0, NULL,
      "worker's Prometheus /metrics address host:port; off when unset"},
+    {"EXPORTQ_UPLOAD_MEMORY", T_LONG, OFF(upload_memory), "41943040", 10 * MiB, 65536 * MiB, NULL,
+     "bytes for every part buffer of one export; part size and parts in flight adapt"},
+    {"EXPORTQ_SMTP_TIMEOUT", T_INT, OFF(smtp_timeout), "120", 5, 3600, NULL,
+     "seconds one mail delivery may take in all (connect excepted); the mail lease is longer"},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 

@@ -61,6 +61,8 @@ typedef struct eq_config {
     int drain_seconds;         /* EXPORTQ_DRAIN_SECONDS: SIGTERM grace before releasing jobs */
     int poll_seconds;          /* EXPORTQ_POLL_SECONDS: idle worker poll fallback */
     char *metrics_listen;      /* EXPORTQ_METRICS_LISTEN: worker /metrics address, NULL = off */
+    long upload_memory;        /* EXPORTQ_UPLOAD_MEMORY: bytes for every part buffer of a job */
+    int smtp_timeout;          /* EXPORTQ_SMTP_TIMEOUT: seconds one delivery may take in all */
 } eq_config;
 
 enum {

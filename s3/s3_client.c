@@ -133,7 +133,8 @@ int s3_put_object(s3_client *c, const char *key, const void *body, size_t len, c
     s3_request r;
     int rc;
 
-    s3_digest(body ? body : "", len, sha, md5);
+    if (s3_digest(body ? body : "", len, sha, md5) < 0)
+        return eq_fail(err, EQ_ERR_NOMEM, "s3 PutObject %s: digest failed", key);
     hs[nh++] = (sigv4_kv){"Content-MD5", md5};
     hs[nh++] = (sigv4_kv){"Content-Type", meta && meta->content_type ? meta->content_type : DEFAULT_CONTENT_TYPE};
     if (meta && meta->content_encoding)

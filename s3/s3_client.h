@@ -40,6 +40,11 @@ void s3_client_free(s3_client *c);
 void s3_client_set_retry(s3_client *c, int max_attempts, int base_delay_ms, int max_delay_ms);
 void s3_client_set_timeouts(s3_client *c, int connect_ms, int stall_seconds);
 
+/* A caller's heartbeat, run while an S3 call blocks (s3_upload_on_tick):
+ * return 0 to go on, or -1 with err filled to stop the call with that error
+ * (cancelled, lease lost, shutting down). */
+typedef int (*s3_tick_fn)(void *ud, eq_err *err);
+
 /* Object metadata for PutObject and multipart uploads. content_type NULL means
  * "text/csv; charset=utf-8"; content_encoding NULL means none ("gzip" for
  * gzipped exports). */

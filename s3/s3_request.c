@@ -17,13 +17,14 @@
 
 #define S3_URL_MAX (16 * 1024)
 
-void s3_digest(const void *p, size_t n, char sha_hex[65], char md5_b64[25])
+int s3_digest(const void *p, size_t n, char sha_hex[65], char md5_b64[25])
 {
     unsigned char md5[16];
     unsigned int len = 0;
-    sigv4_sha256_hex(p, n, sha_hex);
-    EVP_Digest(p, n, md5, &len, EVP_md5(), NULL);
+    if (sigv4_sha256_hex(p, n, sha_hex) < 0 || !EVP_Digest(p, n, md5, &len, EVP_md5(), NULL) || len != 16)
+        return -1;
     EVP_EncodeBlock((unsigned char *)md5_b64, md5, 16);
+    return 0;
 }
 
 void s3_request_init(s3_request *r)
@@ -180,10 +181,16 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
+/* libcurl calls this often during a transfer and about once a second while
+ * nothing moves: the caller's tick runs here, and stops the transfer when it
+ * says so. */
 static int on_status(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
-    (void)ud, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-    return 0;
+    s3_request *r = ud;
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    if (r->spec && r->spec->tick && !r->stopped && r->spec->tick(r->spec->tick_ud, &r->stop_err) < 0)
+        r->stopped = true;
+    return r->stopped ? 1 : 0;
 }
 
 static int add_header(s3_request *r, const char *name, const char *value, eq_err *err)
@@ -231,6 +238,7 @@ int s3_request_prepare(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_
     r->etag[0] = r->request_id[0] = '\0';
     r->content_length = 0;
     r->write_failed = false;
+    r->stopped = false;
     r->errbuf[0] = '\0';
     r->out_fd = spec->out_fd;
     eq_buf_reset(&r->reply);
@@ -272,8 +280,10 @@ int s3_request_prepare(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_
     sigv4_format_date(time(NULL), date);
     if (spec->payload_hash)
         snprintf(hash, sizeof hash, "%s", spec->payload_hash);
-    else
-        sigv4_sha256_hex(spec->body ? spec->body : "", spec->body_len, hash);
+    else if (sigv4_sha256_hex(spec->body ? spec->body : "", spec->body_len, hash) < 0) {
+        eq_fail(err, EQ_ERR_NOMEM, "s3 %s: SHA-256 of the body failed", spec->op);
+        goto fail;
+    }
     hs[nh++] = (sigv4_kv){"Host", host};
     hs[nh++] = (sigv4_kv){"x-amz-date", date};
     hs[nh++] = (sigv4_kv){"x-amz-content-sha256", hash};
@@ -312,6 +322,8 @@ int s3_request_prepare(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_
     curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_TIME, (long)c->stall_seconds);
     curl_easy_setopt(r->easy, CURLOPT_XFERINFOFUNCTION, on_status);
+    curl_easy_setopt(r->easy, CURLOPT_XFERINFODATA, r);
+    curl_easy_setopt(r->easy, CURLOPT_NOPROGRESS, spec->tick ? 0L : 1L);
     curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
     if (c->ca_file)
         curl_easy_setopt(r->easy, CURLOPT_CAINFO, c->ca_file); /* verification stays on */
@@ -349,6 +361,12 @@ int s3_request_result(s3_request *r, CURLcode cc, eq_err *err)
     const char *code = "", *reqid = r->request_id;
 
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+    if (r->stopped) {
+        /* the caller's tick said stop (cancel, lease lost, shutdown) */
+        *err = r->stop_err;
+        err->retryable = false;
+        return -1;
+    }
     if (r->write_failed)
         return eq_fail(err, EQ_ERR_IO, "s3 %s %s: writing the body failed: %s", s->op, s->key ? s->key : "",
                        strerror(errno));
@@ -385,15 +403,31 @@ int s3_request_result(s3_request *r, CURLcode cc, eq_err *err)
     }
 }
 
+/* The backoff before a retry, in slices, with the caller's tick between them. */
+static int backoff_sleep(long ms, const s3_req_spec *spec, eq_err *err)
+{
+    while (ms > 0) {
+        long step = spec->tick && ms > S3_TICK_MS ? S3_TICK_MS : ms;
+        struct timespec ts = {step / 1000, (step % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+        }
+        ms -= step;
+        if (spec->tick && spec->tick(spec->tick_ud, err) < 0) {
+            err->retryable = false;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int s3_request_perform(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_err *err)
 {
+    int max_attempts = spec->max_attempts > 0 ? spec->max_attempts : c->max_attempts;
     for (int attempt = 1;; attempt++) {
         CURLcode cc;
         if (attempt > 1) {
-            long ms = s3_client_backoff_ms(c, attempt);
-            struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-            while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-            }
+            if (backoff_sleep(s3_client_backoff_ms(c, attempt), spec, err) < 0)
+                return -1;
             if (spec->out_fd >= 0) {
                 struct stat st;
                 if (fstat(spec->out_fd, &st) == 0 && S_ISREG(st.st_mode) &&
@@ -406,11 +440,11 @@ int s3_request_perform(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_
         cc = curl_easy_perform(r->easy);
         if (s3_request_result(r, cc, err) == 0)
             return 0;
-        if (!err->retryable || attempt >= c->max_attempts) {
-            if (attempt > 1)
+        if (!err->retryable || attempt >= max_attempts) {
+            if (attempt > 1 && !r->stopped)
                 eq_err_context(err, "after %d attempts", attempt);
             return -1;
         }
-        eq_warn(NULL, "retrying (attempt %d of %d): %s", attempt + 1, c->max_attempts, err->msg);
+        eq_warn(NULL, "retrying (attempt %d of %d): %s", attempt + 1, max_attempts, err->msg);
     }
 }

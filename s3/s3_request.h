@@ -56,7 +56,13 @@ typedef struct s3_req_spec {
     const char *payload_hash;  /* hex SHA-256 of body; NULL: computed here */
     int out_fd;                /* GET: write the body here; -1: keep it in `reply` */
     bool head;                 /* HEAD: no body expected */
+    int max_attempts;          /* s3_request_perform: 0 = the client's */
+    s3_tick_fn tick;           /* NULL, or called every ~S3_TICK_MS while the request blocks
+                                * (transfer, backoff); -1 stops it with tick's error */
+    void *tick_ud;
 } s3_req_spec;
+
+#define S3_TICK_MS 200 /* backoff sleeps are cut into slices this long */
 
 typedef struct s3_request {
     CURL *easy;
@@ -67,6 +73,8 @@ typedef struct s3_request {
     size_t body_pos;           /* upload read position */
     int out_fd;
     bool write_failed;
+    bool stopped;              /* the spec's tick stopped this attempt (stop_err says why) */
+    eq_err stop_err;
     long status;
     char etag[128];
     char request_id[128];
@@ -91,7 +99,8 @@ int s3_request_prepare(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_
 /* Classifies the outcome of an attempt that ended with `cc`. */
 int s3_request_result(s3_request *r, CURLcode cc, eq_err *err) EQ_MUST;
 
-/* Synchronous: prepare + perform + retry with backoff. */
+/* Synchronous: prepare + perform + retry with backoff (spec->max_attempts,
+ * else the client's), calling spec->tick while it blocks. */
 int s3_request_perform(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_err *err) EQ_MUST;
 
 /* Is a failure worth retrying? cc: transport; status: HTTP (0 if none);
@@ -103,7 +112,7 @@ bool s3_retryable(CURLcode cc, long status, const char *code);
 long s3_client_backoff_ms(s3_client *c, int attempt);
 int s3_client_max_attempts(const s3_client *c);
 
-/* SHA-256 (hex) and MD5 (base64) of a buffer in one call. */
-void s3_digest(const void *p, size_t n, char sha_hex[65], char md5_b64[25]);
+/* SHA-256 (hex) and MD5 (base64) of a buffer in one call; -1 when OpenSSL fails. */
+int s3_digest(const void *p, size_t n, char sha_hex[65], char md5_b64[25]) EQ_MUST;
 
 #endif

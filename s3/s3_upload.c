@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "common/log.h"
@@ -21,6 +22,7 @@
 #include "s3/s3_xml.h"
 
 #define DEFAULT_CONTENT_TYPE "text/csv; charset=utf-8"
+#define S3_ABORT_ATTEMPTS 3
 #define ETAG_MAX 48
 
 typedef enum part_state { PART_FREE = 0, PART_FILLING, PART_READY, PART_SENDING, PART_BACKOFF } part_state;
@@ -48,6 +50,7 @@ struct s3_upload {
     s3_client *client; /* borrowed */
     char *key, *content_type, *content_encoding;
     size_t first_part_size;
+    size_t memory; /* every part buffer together stays within this */
     int max_in_flight;
     int npool;
     part *pool;
@@ -55,6 +58,7 @@ struct s3_upload {
     CURLM *multi;
     char upload_id[512];
     bool created, failed, finished, aborted, single_put;
+    bool completing; /* Complete (or the single PutObject) was sent: the object may exist */
     eq_err failure;
     char (*etags)[ETAG_MAX];
     unsigned etags_cap;
@@ -62,6 +66,8 @@ struct s3_upload {
     unsigned sending;
     s3_upload_created_cb on_created;
     void *on_created_ud;
+    s3_tick_fn tick;
+    void *tick_ud;
     s3_upload_stats stats;
     char ctx[160]; /* log context */
 };
@@ -73,12 +79,87 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int fail_sticky(s3_upload *up, const eq_err *e, eq_err *err);
+
+s3_part_plan s3_upload_plan(size_t first_part_size, size_t memory, int max_in_flight, unsigned number)
+{
+    s3_part_plan pl;
+    size_t cap = memory / 2, s, n;
+    if (cap > S3_MAX_PART_SIZE)
+        cap = S3_MAX_PART_SIZE;
+    if (cap < S3_MIN_PART_SIZE)
+        cap = S3_MIN_PART_SIZE;
+    s = first_part_size < S3_MIN_PART_SIZE ? S3_MIN_PART_SIZE : first_part_size;
+    if (s > cap)
+        s = cap;
+    for (unsigned g = number ? (number - 1) / S3_PART_GROWTH_EVERY : 0; g > 0 && s < cap; g--)
+        s *= 2;
+    if (s > cap)
+        s = cap;
+    n = memory / s;
+    if (max_in_flight < 1)
+        max_in_flight = 1;
+    if (n > (size_t)max_in_flight + 1)
+        n = (size_t)max_in_flight + 1;
+    pl.part_size = s;
+    pl.buffers = n < 1 ? 1 : (int)n;
+    return pl;
+}
+
+uint64_t s3_upload_max_object(size_t first_part_size, size_t memory)
+{
+    uint64_t total = 0;
+    for (unsigned n = 1; n <= S3_MAX_PARTS; n += S3_PART_GROWTH_EVERY)
+        total += (uint64_t)S3_PART_GROWTH_EVERY * s3_upload_plan(first_part_size, memory, 1, n).part_size;
+    return total;
+}
+
 static size_t part_size_for(const s3_upload *up, unsigned number)
 {
-    size_t s = up->first_part_size;
-    for (unsigned g = (number - 1) / S3_PART_GROWTH_EVERY; g > 0 && s < S3_MAX_PART_SIZE; g--)
-        s *= 2;
-    return s > S3_MAX_PART_SIZE ? S3_MAX_PART_SIZE : s;
+    return s3_upload_plan(up->first_part_size, up->memory, up->max_in_flight, number).part_size;
+}
+
+/* Part buffers come straight from mmap so that a freed one goes back to the
+ * system at once (malloc may keep big freed blocks): RSS follows the budget. */
+static void buffer_release(part *p)
+{
+    if (p->data)
+        munmap(p->data, p->cap);
+    p->data = NULL;
+    p->cap = 0;
+}
+
+static int buffer_get(part *p, size_t size)
+{
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    p->data = m;
+    p->cap = size;
+    return 0;
+}
+
+/* Bytes held by buffers of parts that are not FREE (filling or in flight). */
+static size_t busy_bytes(const s3_upload *up)
+{
+    size_t n = 0;
+    for (int i = 0; i < up->npool; i++)
+        if (up->pool[i].state != PART_FREE)
+            n += up->pool[i].cap;
+    return n;
+}
+
+/* Calls the caller's tick; a stop becomes the upload's sticky failure. */
+static int run_tick(s3_upload *up, eq_err *err)
+{
+    eq_err e;
+    if (!up->tick)
+        return 0;
+    eq_err_clear(&e);
+    if (up->tick(up->tick_ud, &e) == 0)
+        return 0;
+    e.retryable = false;
+    return fail_sticky(up, &e, err);
 }
 
 static int fail_sticky(s3_upload *up, const eq_err *e, eq_err *err)
@@ -115,6 +196,9 @@ int s3_upload_new(s3_client *client, const char *key, const char *content_type, 
         return eq_fail(err, EQ_ERR_NOMEM, "s3 upload: out of memory");
     up->client = client;
     up->first_part_size = first_part_size;
+    up->memory = S3_DEFAULT_UPLOAD_MEMORY;
+    if (up->memory < 2 * first_part_size)
+        up->memory = 2 * first_part_size;
     up->max_in_flight = max_in_flight;
     up->npool = max_in_flight + 1;
     up->next_number = 1;
@@ -147,7 +231,7 @@ void s3_upload_free(s3_upload *up)
         s3_request_cleanup(&p->req);
         EVP_MD_CTX_free(p->sha);
         EVP_MD_CTX_free(p->md5);
-        free(p->data);
+        buffer_release(p);
     }
     if (up->multi)
         curl_multi_cleanup(up->multi);
@@ -159,6 +243,11 @@ void s3_upload_free(s3_upload *up)
     free(up);
 }
 
+bool s3_upload_object_may_exist(const s3_upload *up)
+{
+    return up->completing || up->finished;
+}
+
 const char *s3_upload_id(const s3_upload *up)
 {
     return up->created ? up->upload_id : NULL;
@@ -168,6 +257,23 @@ void s3_upload_on_created(s3_upload *up, s3_upload_created_cb cb, void *ud)
 {
     up->on_created = cb;
     up->on_created_ud = ud;
+}
+
+void s3_upload_on_tick(s3_upload *up, s3_tick_fn cb, void *ud)
+{
+    up->tick = cb;
+    up->tick_ud = ud;
+}
+
+int s3_upload_set_memory(s3_upload *up, size_t memory, eq_err *err)
+{
+    if (memory < 2 * S3_MIN_PART_SIZE)
+        return eq_fail(err, EQ_ERR_INVALID, "s3 upload: %zu bytes of upload memory is less than two %zu-byte parts",
+                       memory, S3_MIN_PART_SIZE);
+    if (up->stats.parts_started)
+        return eq_fail(err, EQ_ERR_INVALID, "s3 upload: memory set after the first write");
+    up->memory = memory;
+    return 0;
 }
 
 size_t s3_upload_part_size(const s3_upload *up)
@@ -188,6 +294,16 @@ void s3_upload_get_stats(const s3_upload *up, s3_upload_stats *out)
     }
 }
 
+/* After any buffer change: the peak of memory held by part buffers. */
+static void note_buffers(s3_upload *up)
+{
+    size_t n = 0;
+    for (int i = 0; i < up->npool; i++)
+        n += up->pool[i].cap;
+    if (n > up->stats.buffer_bytes_max)
+        up->stats.buffer_bytes_max = n;
+}
+
 static int free_slots(const s3_upload *up)
 {
     int n = 0;
@@ -198,7 +314,10 @@ static int free_slots(const s3_upload *up)
 
 bool s3_upload_writable(const s3_upload *up)
 {
-    return !up->failed && !up->finished && !up->aborted && free_slots(up) >= 1;
+    /* a free buffer slot, and room in the budget for the next part beside
+     * the parts being filled or in flight */
+    return !up->failed && !up->finished && !up->aborted && free_slots(up) >= 1 &&
+           busy_bytes(up) + part_size_for(up, up->next_number) <= up->memory;
 }
 
 /* FREE -> FILLING: number, buffer sized for it, digests reset */
@@ -208,13 +327,25 @@ static int start_filling(s3_upload *up, part *p, eq_err *err)
     if (up->next_number > S3_MAX_PARTS)
         return eq_fail(err, EQ_ERR_LIMIT, "s3 upload %s: more than %d parts", up->key, S3_MAX_PARTS);
     target = part_size_for(up, up->next_number);
-    if (p->cap < target) {
-        /* free first so two buffers never coexist: memory stays pool x part size */
-        free(p->data);
-        p->cap = 0;
-        if (!(p->data = malloc(target)))
+    if (p->cap != target) {
+        size_t held = 0;
+        buffer_release(p);
+        /* give back idle buffers until the new one fits in the budget */
+        for (int i = 0; i < up->npool; i++)
+            held += up->pool[i].cap;
+        for (int i = 0; i < up->npool && held + target > up->memory; i++) {
+            part *o = &up->pool[i];
+            if (o->state == PART_FREE && o->cap) {
+                held -= o->cap;
+                buffer_release(o);
+            }
+        }
+        if (held + target > up->memory)
+            return eq_fail(err, EQ_ERR_LIMIT, "s3 upload %s: a %zu-byte part does not fit in the upload memory "
+                                              "(%zu bytes) beside the parts in flight", up->key, target, up->memory);
+        if (buffer_get(p, target) < 0)
             return eq_fail(err, EQ_ERR_NOMEM, "s3 upload: cannot allocate a %zu-byte part buffer", target);
-        p->cap = target;
+        note_buffers(up);
     }
     if ((!p->sha && !(p->sha = EVP_MD_CTX_new())) || (!p->md5 && !(p->md5 = EVP_MD_CTX_new())) ||
         !EVP_DigestInit_ex(p->sha, EVP_sha256(), NULL) || !EVP_DigestInit_ex(p->md5, EVP_md5(), NULL))
@@ -230,18 +361,20 @@ static int start_filling(s3_upload *up, part *p, eq_err *err)
 }
 
 /* FILLING -> READY: final digests */
-static void seal(s3_upload *up, part *p)
+static int seal(s3_upload *up, part *p, eq_err *err)
 {
     unsigned char md[32];
     unsigned int n = 0;
     static const char hex[] = "0123456789abcdef";
-    EVP_DigestFinal_ex(p->sha, md, &n);
+    if (!EVP_DigestFinal_ex(p->sha, md, &n) || n != 32)
+        return eq_fail(err, EQ_ERR_NOMEM, "s3 upload: SHA-256 of part %u failed", p->number);
     for (unsigned i = 0; i < 32; i++) {
         p->sha_hex[2 * i] = hex[md[i] >> 4];
         p->sha_hex[2 * i + 1] = hex[md[i] & 15];
     }
     p->sha_hex[64] = '\0';
-    EVP_DigestFinal_ex(p->md5, md, &n);
+    if (!EVP_DigestFinal_ex(p->md5, md, &n) || n != 16)
+        return eq_fail(err, EQ_ERR_NOMEM, "s3 upload: MD5 of part %u failed", p->number);
     for (unsigned i = 0; i < 16; i++) {
         p->md5_hex[2 * i] = hex[md[i] >> 4];
         p->md5_hex[2 * i + 1] = hex[md[i] & 15];
@@ -251,6 +384,7 @@ static void seal(s3_upload *up, part *p)
     p->state = PART_READY;
     if (up->filling == p)
         up->filling = NULL;
+    return 0;
 }
 
 static int create_upload(s3_upload *up, eq_err *err)
@@ -266,7 +400,7 @@ static int create_upload(s3_upload *up, eq_err *err)
     if (up->content_encoding)
         hs[nh++] = (sigv4_kv){"Content-Encoding", up->content_encoding};
     s3_req_spec spec = {.op = "CreateMultipartUpload", .method = "POST", .key = up->key, .query = q, .nquery = 1,
-                        .headers = hs, .nheaders = nh, .out_fd = -1};
+                        .headers = hs, .nheaders = nh, .out_fd = -1, .tick = up->tick, .tick_ud = up->tick_ud};
     s3_request_init(&r);
     rc = s3_request_perform(up->client, &r, &spec, err);
     if (rc == 0) {
@@ -459,7 +593,8 @@ int s3_upload_write(s3_upload *up, const void *data, size_t len, eq_err *err)
         len -= n;
         up->stats.bytes_written += n;
         if (p->len == p->target) {
-            seal(up, p);
+            if (seal(up, p, err) < 0)
+                return fail_sticky(up, err, err);
             if (pump(up, err) < 0)
                 return -1;
         }
@@ -539,8 +674,18 @@ static bool complete_was_applied(s3_upload *up, unsigned parts)
     const char *g = got;
     uint64_t size = 0;
     eq_err e;
-    if (multipart_etag(up, parts, want, sizeof want) < 0 ||
-        s3_head_object(up->client, up->key, &size, got, sizeof got, &e) < 0)
+    s3_request r;
+    s3_req_spec spec = {.op = "HeadObject", .method = "HEAD", .key = up->key, .out_fd = -1, .head = true,
+                        .tick = up->tick, .tick_ud = up->tick_ud};
+    int rc;
+    if (multipart_etag(up, parts, want, sizeof want) < 0)
+        return false;
+    s3_request_init(&r);
+    rc = s3_request_perform(up->client, &r, &spec, &e);
+    size = r.content_length;
+    snprintf(got, sizeof got, "%s", r.etag);
+    s3_request_cleanup(&r);
+    if (rc < 0)
         return false;
     if (*g == '"')
         g++;
@@ -577,9 +722,10 @@ static int complete_upload(s3_upload *up, eq_err *err)
     {
         s3_req_spec spec = {.op = "CompleteMultipartUpload", .method = "POST", .key = up->key, .query = q,
                             .nquery = 1, .headers = hs, .nheaders = 1, .body = xml.data, .body_len = xml.len,
-                            .out_fd = -1};
+                            .out_fd = -1, .tick = up->tick, .tick_ud = up->tick_ud};
+        up->completing = true;
         if (s3_request_perform(up->client, &r, &spec, err) < 0) {
-            if (r.status != 404 || !complete_was_applied(up, parts))
+            if (r.stopped || r.status != 404 || !complete_was_applied(up, parts))
                 goto fail;
             eq_info(up->ctx, "CompleteMultipartUpload: the reply was lost, but the object is complete "
                              "(size and multipart ETag match)");
@@ -589,6 +735,37 @@ static int complete_upload(s3_upload *up, eq_err *err)
 fail:
     s3_request_cleanup(&r);
     eq_buf_cleanup(&xml);
+    return rc;
+}
+
+/* The whole object in one PutObject (p NULL: an empty object), with the
+ * digests of the part and the caller's tick while it blocks. */
+static int put_single(s3_upload *up, part *p, eq_err *err)
+{
+    char sha[65], md5[25];
+    sigv4_kv hs[3];
+    size_t nh = 0;
+    s3_request r;
+    int rc;
+    if (p) {
+        if (seal(up, p, err) < 0)
+            return -1;
+        memcpy(sha, p->sha_hex, sizeof sha);
+        memcpy(md5, p->md5_b64, sizeof md5);
+    } else if (s3_digest("", 0, sha, md5) < 0) {
+        return eq_fail(err, EQ_ERR_NOMEM, "s3 PutObject %s: digest failed", up->key);
+    }
+    hs[nh++] = (sigv4_kv){"Content-MD5", md5};
+    hs[nh++] = (sigv4_kv){"Content-Type", up->content_type};
+    if (up->content_encoding)
+        hs[nh++] = (sigv4_kv){"Content-Encoding", up->content_encoding};
+    s3_req_spec spec = {.op = "PutObject", .method = "PUT", .key = up->key, .headers = hs, .nheaders = nh,
+                        .body = p ? p->data : NULL, .body_len = p ? p->len : 0, .payload_hash = sha,
+                        .out_fd = -1, .tick = up->tick, .tick_ud = up->tick_ud};
+    up->completing = true;
+    s3_request_init(&r);
+    rc = s3_request_perform(up->client, &r, &spec, err);
+    s3_request_cleanup(&r);
     return rc;
 }
 
@@ -613,8 +790,7 @@ int s3_upload_finish(s3_upload *up, eq_err *err)
     if (!up->created && up->stats.parts_started <= 1 && !busy(up)) {
         /* everything fit in one part (or nothing was written): one PutObject */
         part *p = up->filling;
-        s3_object_meta meta = {up->content_type, up->content_encoding};
-        if (s3_put_object(up->client, up->key, p ? p->data : NULL, p ? p->len : 0, &meta, err) < 0)
+        if (put_single(up, p, err) < 0)
             return fail_sticky(up, err, err);
         if (p) {
             p->state = PART_FREE;
@@ -627,16 +803,18 @@ int s3_upload_finish(s3_upload *up, eq_err *err)
         eq_info(up->ctx, "uploaded with one PutObject (%llu bytes)", (unsigned long long)up->stats.bytes_sent);
         return 0;
     }
-    if (up->filling && up->filling->len > 0)
-        seal(up, up->filling);
-    else if (up->filling) {
+    if (up->filling && up->filling->len > 0) {
+        if (seal(up, up->filling, err) < 0)
+            return fail_sticky(up, err, err);
+    } else if (up->filling) {
         up->filling->state = PART_FREE; /* an empty trailing part is not sent */
         up->filling = NULL;
         up->next_number--;
         up->stats.parts_started--;
     }
+    /* the caller's heartbeat goes on while the last parts and the Complete are on the wire */
     while (busy(up))
-        if (s3_upload_wait(up, -1, 0, 1000, err) < 0)
+        if (s3_upload_wait(up, -1, 0, S3_TICK_MS, err) < 0 || run_tick(up, err) < 0)
             return -1;
     if (complete_upload(up, err) < 0)
         return fail_sticky(up, err, err);
@@ -649,7 +827,7 @@ int s3_upload_finish(s3_upload *up, eq_err *err)
 int s3_upload_abort(s3_upload *up, eq_err *err)
 {
     eq_err e;
-    int saved, rc = 0;
+    int arc, rc = 0;
     if (!up)
         return 0;
     for (int i = 0; i < up->npool; i++) {
@@ -663,11 +841,16 @@ int s3_upload_abort(s3_upload *up, eq_err *err)
     up->filling = NULL;
     up->sending = 0;
     if (!up->aborted && up->created && !up->finished) {
-        saved = up->client->max_attempts;
-        if (up->client->max_attempts > 3)
-            up->client->max_attempts = 3; /* best effort, a short retry */
+        /* best effort, a short retry; no tick: the caller is stopping */
+        sigv4_kv q[] = {{"uploadId", up->upload_id}};
+        s3_req_spec spec = {.op = "AbortMultipartUpload", .method = "DELETE", .key = up->key, .query = q,
+                            .nquery = 1, .out_fd = -1, .max_attempts = S3_ABORT_ATTEMPTS};
+        s3_request r;
         eq_err_clear(&e);
-        if (s3_abort_upload(up->client, up->key, up->upload_id, &e) < 0 && e.code != EQ_ERR_NOT_FOUND) {
+        s3_request_init(&r);
+        arc = s3_request_perform(up->client, &r, &spec, &e);
+        s3_request_cleanup(&r);
+        if (arc < 0 && e.code != EQ_ERR_NOT_FOUND) {
             eq_warn(up->ctx, "abort failed: %s", e.msg);
             if (err)
                 *err = e;
@@ -675,7 +858,6 @@ int s3_upload_abort(s3_upload *up, eq_err *err)
         } else {
             eq_info(up->ctx, "multipart upload aborted");
         }
-        up->client->max_attempts = saved;
     }
     up->aborted = true;
     return rc;

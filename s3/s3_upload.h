@@ -1,18 +1,26 @@
 /* s3_upload.h - one object's pipelined upload to S3, driven from the caller's
  * thread with libcurl's multi interface (no threads).
  *
- * The uploader owns a fixed pool of max_in_flight + 1 part buffers, allocated
- * lazily and sized to the current part size. The part size starts at
- * first_part_size (>= 5 MiB) and doubles every 1,000 parts (capped at 5 GiB),
- * so a stream of unknown length never meets S3's 10,000-part limit while
- * memory stays part_size x (max_in_flight + 1), never a function of the data.
+ * The uploader owns a pool of at most max_in_flight + 1 part buffers,
+ * allocated lazily (mmap, so a freed one leaves RSS at once) and sized to the
+ * current part size, all of them together within the upload memory
+ * (s3_upload_set_memory(), default S3_DEFAULT_UPLOAD_MEMORY). The part size
+ * starts at first_part_size (>= 5 MiB) and doubles every 1,000 parts up to
+ * half the upload memory (s3_upload_plan()); as parts grow, fewer buffers fit
+ * and fewer parts are in flight, as aws-c-s3's memory limit does. Memory is
+ * never a function of the data; the largest object is s3_upload_max_object()
+ * (10,000 parts; about 180 GiB with 8 MiB first parts and 40 MiB), beyond it
+ * the upload fails with EQ_ERR_LIMIT.
  *
  * Bytes given to s3_upload_write() are copied into the part being filled
  * (SHA-256 and MD5 updated as they arrive, so no second pass); a full part is
  * sent at once (UploadPart with signed SHA-256 and Content-MD5). The first
  * full part creates the multipart upload (CreateMultipartUpload, a short
  * synchronous call); an object smaller than one part becomes a single
- * PutObject in s3_upload_finish(). Failed parts are retried with backoff, the
+ * PutObject in s3_upload_finish(). Every blocking wait (the parts in flight at
+ * finish, Create, Complete, PutObject, their backoff sleeps) calls the tick
+ * set with s3_upload_on_tick() every ~S3_TICK_MS; a tick that fails stops the
+ * upload with its error. Failed parts are retried with backoff, the
  * buffer kept until the part succeeds; a final failure is sticky: every later
  * call fails with that error (then call s3_upload_abort()).
  *
@@ -53,6 +61,19 @@ typedef struct s3_upload s3_upload;
 #define S3_MAX_PART_SIZE ((size_t)5 * 1024 * 1024 * 1024)
 #define S3_MAX_PARTS 10000
 #define S3_PART_GROWTH_EVERY 1000 /* the part size doubles every this many parts */
+#define S3_DEFAULT_UPLOAD_MEMORY ((size_t)40 * 1024 * 1024)
+
+/* The plan for part `number` (1-based): its size, and how many part buffers
+ * of that size fit in `memory` (at most max_in_flight + 1, at least 1).
+ * Part sizes never shrink, are >= 5 MiB, and at most memory / 2. Pure. */
+typedef struct s3_part_plan {
+    size_t part_size;
+    int buffers;
+} s3_part_plan;
+s3_part_plan s3_upload_plan(size_t first_part_size, size_t memory, int max_in_flight, unsigned number);
+
+/* The largest object the plan can upload in S3_MAX_PARTS parts. Pure. */
+uint64_t s3_upload_max_object(size_t first_part_size, size_t memory);
 
 /* content_type NULL = "text/csv; charset=utf-8"; content_encoding NULL = none.
  * first_part_size >= S3_MIN_PART_SIZE; max_in_flight 1..64. */
@@ -60,6 +81,17 @@ int s3_upload_new(s3_client *client, const char *key, const char *content_type,
                   const char *content_encoding, size_t first_part_size, int max_in_flight,
                   s3_upload **out, eq_err *err) EQ_MUST;
 void s3_upload_free(s3_upload *up);
+
+/* The budget for every part buffer of this upload (>= 10 MiB); call before
+ * the first write. */
+int s3_upload_set_memory(s3_upload *up, size_t memory, eq_err *err) EQ_MUST;
+
+/* The caller's heartbeat during blocking waits (see above); NULL for none. */
+void s3_upload_on_tick(s3_upload *up, s3_tick_fn cb, void *ud);
+
+/* True once Complete (or the single PutObject) was sent: the object may
+ * exist even when s3_upload_finish() failed or was stopped. */
+bool s3_upload_object_may_exist(const s3_upload *up);
 
 /* True when s3_upload_write() may be called: a buffer is free or being
  * filled with at least one more buffer in reserve. When false, call
@@ -79,7 +111,7 @@ int s3_upload_write(s3_upload *up, const void *data, size_t len, eq_err *err) EQ
 int s3_upload_wait(s3_upload *up, int extra_fd, short extra_events, int timeout_ms, eq_err *err) EQ_MUST;
 
 /* Sends the last part, waits for every part, completes the upload (or does a
- * single PutObject when everything fit in one part). Blocking. */
+ * single PutObject when everything fit in one part). Blocking, with the tick. */
 int s3_upload_finish(s3_upload *up, eq_err *err) EQ_MUST;
 
 /* Stops every transfer and sends AbortMultipartUpload (best effort, a short
@@ -112,6 +144,7 @@ typedef struct s3_upload_stats {
     unsigned retries;       /* requests retried (parts, create, complete) */
     unsigned in_flight;     /* parts on the wire or waiting for a retry */
     size_t buffer_bytes;    /* memory held by part buffers now */
+    size_t buffer_bytes_max; /* the most they ever held together */
     /* latency of acknowledged UploadPart requests (the successful attempt):
      * part_latency[i] counts parts that took <= S3_LATENCY_BOUNDS_MS[i]
      * (the last bucket is +Inf); part_latency_ms_sum is their total */

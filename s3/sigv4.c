@@ -35,39 +35,53 @@ void sigv4_format_date(time_t t, char out[17])
     strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
 }
 
-void sigv4_sha256_hex(const void *p, size_t n, char hex[65])
+int sigv4_sha256_hex(const void *p, size_t n, char hex[65])
 {
     uint8_t md[32];
     unsigned int mdlen = 0;
-    EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL);
+    hex[0] = '\0';
+    if (!EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+        return -1;
     hex_of(md, 32, hex);
+    return 0;
 }
 
-static void hmac(const uint8_t *key, size_t keylen, const char *msg, size_t msglen, uint8_t out[32])
+/* HMAC-SHA256; -1 when OpenSSL fails (out is then unusable) */
+static int hmac(const uint8_t *key, size_t keylen, const char *msg, size_t msglen, uint8_t out[32])
 {
     unsigned int len = 32;
-    HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, msglen, out, &len);
+    if (keylen > INT32_MAX ||
+        !HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, msglen, out, &len) || len != 32)
+        return -1;
+    return 0;
 }
 
-void sigv4_signing_key(const char *secret, const char *date8, const char *region, const char *service,
-                       uint8_t key[32])
+int sigv4_signing_key(const char *secret, const char *date8, const char *region, const char *service,
+                      uint8_t key[32], eq_err *err)
 {
     uint8_t k[32];
     size_t slen = strlen(secret);
     uint8_t *seed = malloc(slen + 4);
-    if (!seed) {
-        memset(key, 0, 32); /* an all-zero key only yields a refused signature */
-        return;
-    }
+    int rc;
+    if (!seed)
+        return eq_fail(err, EQ_ERR_NOMEM, "sigv4: out of memory for the signing key");
     memcpy(seed, "AWS4", 4);
     memcpy(seed + 4, secret, slen);
-    hmac(seed, slen + 4, date8, strlen(date8), k);
+    rc = hmac(seed, slen + 4, date8, strlen(date8), k);
     OPENSSL_cleanse(seed, slen + 4);
     free(seed);
-    hmac(k, 32, region, strlen(region), k);
-    hmac(k, 32, service, strlen(service), k);
-    hmac(k, 32, "aws4_request", 12, key);
+    if (rc == 0)
+        rc = hmac(k, 32, region, strlen(region), k);
+    if (rc == 0)
+        rc = hmac(k, 32, service, strlen(service), k);
+    if (rc == 0)
+        rc = hmac(k, 32, "aws4_request", 12, key);
     OPENSSL_cleanse(k, sizeof k);
+    if (rc < 0) {
+        OPENSSL_cleanse(key, 32);
+        return eq_fail(err, EQ_ERR_NOMEM, "sigv4: HMAC-SHA256 failed");
+    }
+    return 0;
 }
 
 static int pair_cmp(const void *a, const void *b)
@@ -197,7 +211,8 @@ int sigv4_canonical_request(const sigv4_request *r, eq_buf *out, char *signed_he
 int sigv4_string_to_sign(const sigv4_request *r, const char *canonical_request, eq_buf *out, eq_err *err)
 {
     char hash[65];
-    sigv4_sha256_hex(canonical_request, strlen(canonical_request), hash);
+    if (sigv4_sha256_hex(canonical_request, strlen(canonical_request), hash) < 0)
+        return eq_fail(err, EQ_ERR_NOMEM, "sigv4: SHA-256 failed");
     return eq_buf_printf(out, err, "AWS4-HMAC-SHA256\n%s\n%.8s/%s/%s/aws4_request\n%s", r->amz_date,
                          r->amz_date, r->region, r->service, hash);
 }
@@ -225,12 +240,16 @@ static int sign_canonical(const sigv4_request *r, const sigv4_creds *creds, cons
         goto fail;
     memcpy(date8, r->amz_date, 8);
     date8[8] = '\0';
-    sigv4_signing_key(creds->secret_key, date8, r->region, r->service, key);
-    hmac(key, sizeof key, sts.data, sts.len, mac);
+    if (sigv4_signing_key(creds->secret_key, date8, r->region, r->service, key, err) < 0)
+        goto fail;
+    if (hmac(key, sizeof key, sts.data, sts.len, mac) < 0) {
+        eq_fail(err, EQ_ERR_NOMEM, "sigv4: HMAC-SHA256 failed");
+        goto fail;
+    }
     hex_of(mac, 32, sig);
-    OPENSSL_cleanse(key, sizeof key);
     rc = 0;
 fail:
+    OPENSSL_cleanse(key, sizeof key);
     eq_buf_cleanup(&sts);
     return rc;
 }

@@ -52,8 +52,9 @@ typedef struct sigv4_request {
 /* "YYYYMMDDTHHMMSSZ" of t in UTC; out has room for 17 bytes. */
 void sigv4_format_date(time_t t, char out[17]);
 
-/* Lower-case hex of SHA-256(p[0..n)); hex has room for 65 bytes. */
-void sigv4_sha256_hex(const void *p, size_t n, char hex[65]);
+/* Lower-case hex of SHA-256(p[0..n)); hex has room for 65 bytes. -1 (hex
+ * "") when OpenSSL fails. */
+int sigv4_sha256_hex(const void *p, size_t n, char hex[65]) EQ_MUST;
 
 /* Appends the canonical query string of q[0..n) to out. */
 int sigv4_canonical_query(const sigv4_kv *q, size_t n, eq_buf *out, eq_err *err) EQ_MUST;
@@ -67,9 +68,11 @@ int sigv4_canonical_request(const sigv4_request *r, eq_buf *out, char *signed_he
 int sigv4_string_to_sign(const sigv4_request *r, const char *canonical_request, eq_buf *out,
                          eq_err *err) EQ_MUST;
 
-/* HMAC chain "AWS4"+secret -> date -> region -> service -> "aws4_request". */
-void sigv4_signing_key(const char *secret, const char *date8, const char *region, const char *service,
-                       uint8_t key[32]);
+/* HMAC chain "AWS4"+secret -> date -> region -> service -> "aws4_request".
+ * Fails (key zeroed, err filled) when memory or HMAC fails: never signs
+ * with a made-up key. */
+int sigv4_signing_key(const char *secret, const char *date8, const char *region, const char *service,
+                      uint8_t key[32], eq_err *err) EQ_MUST;
 
 /* The value of the Authorization header for r:
  * "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_request,

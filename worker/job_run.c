@@ -12,6 +12,7 @@
 #include "export/export.h"
 #include "export/export_kind.h"
 #include "export/object_key.h"
+#include "queue/queue_object.h"
 #include "s3/s3_upload.h"
 #include "worker/worker_metrics.h"
 
@@ -71,7 +72,13 @@ static int tick(run_state *rs, eq_err *err)
         PQreset(ctx->qconn);
     if (queue_heartbeat(ctx->qconn, rs->job, ctx->cfg->lease_seconds, (long long)rows_so_far(rs),
                         (long long)bytes_so_far(rs), &hb) == 0) {
+        bool notified;
         rs->last_hb_ok_ms = now;
+        /* The connection LISTENs for the idle loop: every NOTIFY of every
+         * enqueue lands in libpq's list with each result. Drop them here, or
+         * a busy worker's memory grows with the traffic of the whole system. */
+        if (queue_wait(ctx->qconn, 0, &notified, &hb) < 0)
+            eq_debug(rs->logctx, "draining notifications: %s", hb.msg);
         return 0;
     }
     if (hb.code == EQ_ERR_CANCELLED) {
@@ -90,6 +97,23 @@ static int tick(run_state *rs, eq_err *err)
         return eq_fail(err, EQ_ERR_CONFLICT, "no heartbeat for a whole lease: %s", hb.msg);
     }
     return 0;
+}
+
+/* The uploader's heartbeat during its blocking waits (Create, Complete,
+ * PutObject, backoff, the parts in flight at finish). */
+static int upload_tick(void *ud, eq_err *err)
+{
+    return tick(ud, err);
+}
+
+/* The object may become (or be) readable without this attempt recording the
+ * job succeeded: record it, so that a housekeeper deletes it unless the job
+ * ends succeeded with it. */
+static void record_written(run_state *rs, const char *key)
+{
+    eq_err e;
+    if (queue_object_written(rs->ctx->qconn, rs->job->id, key, &e) < 0)
+        eq_warn(rs->logctx, "could not record the object about to be written: %s", e.msg);
 }
 
 /* The multipart upload exists: record its id so that a rescuer can abort it. */
@@ -185,7 +209,10 @@ static int export_to_s3(run_state *rs, const char *key, const export_options *op
     if (s3_upload_new(ctx->s3, key, opts->gzip ? "application/gzip" : NULL, NULL, (size_t)ctx->cfg->part_size,
                       ctx->cfg->upload_concurrency, &rs->up, err) < 0)
         return -1;
+    if (s3_upload_set_memory(rs->up, (size_t)ctx->cfg->upload_memory, err) < 0)
+        return -1;
     s3_upload_on_created(rs->up, on_upload_created, rs);
+    s3_upload_on_tick(rs->up, upload_tick, rs);
     if (export_open(&spec, upload_sink, rs, &rs->x, err) < 0)
         return -1;
 
@@ -212,7 +239,10 @@ static int export_to_s3(run_state *rs, const char *key, const export_options *op
             s3_upload_wait(rs->up, export_socket(rs->x), export_events(rs->x), 250, err) < 0)
             return -1;
     }
-    if (tick(rs, err) < 0 || s3_upload_finish(rs->up, err) < 0)
+    if (tick(rs, err) < 0)
+        return -1;
+    record_written(rs, key);
+    if (s3_upload_finish(rs->up, err) < 0)
         return -1;
     return 0;
 }
@@ -280,6 +310,9 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
             break;
         case WHY_LOST:
             eq_warn(rs.logctx, "stopped: %s", err->msg);
+            /* a housekeeper may have settled the record meanwhile: again */
+            if (rs.up && s3_upload_object_may_exist(rs.up))
+                record_written(&rs, key);
             out = JOB_LOST;
             break;
         case WHY_RELEASE:
@@ -308,7 +341,10 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
                     eq_warn(rs.logctx, "could not delete the cancelled export's object: %s", e.msg);
                 out = JOB_CANCELLED;
             } else if (e.code == EQ_ERR_CONFLICT) {
-                /* another attempt owns the job; it writes the same key */
+                /* another attempt owns the job; it writes the same key. Keep
+                 * the record: unless the job ends succeeded with this key, the
+                 * object is deleted (a "failed" job keeps no object). */
+                record_written(&rs, key);
                 out = JOB_LOST;
             } else {
                 *err = e;
@@ -317,6 +353,8 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
             }
             goto cleanup;
         }
+        if (queue_object_kept(ctx->qconn, job->id, key, &e) < 0)
+            eq_debug(rs.logctx, "could not forget the written object (the housekeeper will): %s", e.msg);
         long long ms = job_now_ms() - t0;
         eq_info(rs.logctx, "export succeeded: %lld rows, %lld bytes in %lld.%03lld s", rows, bytes, ms / 1000,
                 ms % 1000);

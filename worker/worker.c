@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/pg.h"
 #include "queue/queue.h"
+#include "queue/queue_object.h"
 #include "worker/job_run.h"
 #include "mail/mail_message.h"
 #include "mail/mail_send.h"
@@ -258,6 +259,34 @@ static void orphan_pass(worker_thread *t)
     }
 }
 
+/* Deletes objects that an attempt wrote (or may have written) for a job that
+ * did not end succeeded with them: a lease lost around Complete, a crash
+ * after it. A failed job never keeps a readable object. */
+static void stray_pass(worker_thread *t)
+{
+    eq_err err;
+    for (int i = 0; i < 100 && t->w->stop == JOB_RUN; i++) {
+        char key[QUEUE_KEY_MAX], ctx[64];
+        long long id = 0;
+        bool got = false;
+        if (queue_stray_claim(t->qconn, EXPIRE_LEASE_SECONDS, &id, key, &got, &err) < 0) {
+            eq_warn(t->logctx, "stray objects: %s", err.msg);
+            return;
+        }
+        if (!got)
+            return;
+        snprintf(ctx, sizeof ctx, "job=%lld", id);
+        if (s3_delete_object(t->s3, key, &err) < 0) {
+            eq_warn(ctx, "stray object: %s", err.msg);
+            continue; /* the lease expires and it is tried again */
+        }
+        if (queue_stray_done(t->qconn, id, key, &err) < 0)
+            eq_warn(ctx, "stray object: %s", err.msg);
+        else
+            eq_info(ctx, "deleted an object written by an attempt that did not succeed");
+    }
+}
+
 /* Deletes objects past their retention and purges old job rows. */
 static void retention_pass(worker_thread *t)
 {
@@ -312,6 +341,8 @@ static void *housekeeper_thread(void *arg)
                 worker_metrics_rescued(n);
                 eq_info(t->logctx, "rescued %d job(s) whose lease expired", n);
             }
+            if (w->stop == JOB_RUN)
+                stray_pass(t); /* one cheap query when there is nothing to do */
             next_rescue = now + (cfg->lease_seconds * 1000LL) / 3;
         }
         if (w->smtp) {

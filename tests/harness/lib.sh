@@ -287,14 +287,15 @@ rel_bg() {
 
 # s3proxy_start RATIO MODES SEED [SLOW_SECONDS]: runs tests/harness/s3proxy.py in
 # front of the test S3 server; sets S3PROXY_URL (use it as EXPORTQ_S3_ENDPOINT),
-# S3PROXY_PID and S3PROXY_STATS (its JSON counters). Stopped at exit.
+# S3PROXY_PID and S3PROXY_STATS (its JSON counters). Stopped at exit. Extra
+# s3proxy.py options in S3PROXY_ARGS (e.g. "--stall complete=9").
 s3proxy_start() {
   local base
   base="$(tmpdir)/s3proxy.$3"
   rm -f -- "$base.port"
   /usr/bin/python3 "$EXPORTQ_SOURCE_DIR/tests/harness/s3proxy.py" --upstream "${EXPORTQ_S3_ENDPOINT#http://}" \
     --port-file "$base.port" --stats "$base.stats" --ratio "$1" --modes "$2" --seed "$3" \
-    --slow-seconds "${4:-3}" >"$base.log" 2>&1 &
+    --slow-seconds "${4:-3}" ${S3PROXY_ARGS:-} >"$base.log" 2>&1 &
   S3PROXY_PID=$!
   S3PROXY_STATS="$base.stats"
   on_exit "kill $S3PROXY_PID 2>/dev/null; wait $S3PROXY_PID 2>/dev/null"

@@ -10,6 +10,10 @@ requests (PUT ...?partNumber=N&uploadId=...) fail, cycling through --modes:
   error200  HTTP 200 whose body is an <Error> (InternalError)
   drop      the connection is closed without a reply
   slow      the reply is held back --slow-seconds before being forwarded
+With --stall OP=SECONDS (repeatable; OP is create, complete, put or part:
+CreateMultipartUpload, CompleteMultipartUpload, PutObject, UploadPart) every
+such request is forwarded and S3's reply held back SECONDS before it is sent
+(S3 applied it; the client waits): an S3 that stalls longer than a lease.
 The draws come from random.Random(--seed), so a run is repeatable. Counters
 are written as JSON to --stats after every request; the bound port to
 --port-file. Python standard library only. Stop it with SIGTERM.
@@ -44,7 +48,14 @@ class State:
         self.lock = threading.Lock()
         self.modes = [m for m in args.modes.split(",") if m]
         self.next_mode = 0
-        self.stats = {"requests": 0, "upload_part": 0, "failed": 0, "by_mode": {}, "lost_complete": 0}
+        self.stats = {"requests": 0, "upload_part": 0, "failed": 0, "by_mode": {}, "lost_complete": 0,
+                      "stalled": 0}
+        self.stalls = {}
+        for spec in args.stall or []:
+            op, _, secs = spec.partition("=")
+            if op not in ("create", "complete", "put", "part"):
+                raise SystemExit("--stall: unknown operation %r" % op)
+            self.stalls[op] = float(secs)
         self.completed_uploads = set()
 
     def decide(self, is_part):
@@ -69,6 +80,14 @@ class State:
             self.stats["lost_complete"] += 1
             self.completed_uploads.add(upload_id)
             return True
+
+    def stall_for(self, op):
+        """Seconds to hold back the reply of operation op (0: none); counts it."""
+        secs = self.stalls.get(op, 0)
+        if secs:
+            with self.lock:
+                self.stats["stalled"] += 1
+        return secs
 
     def already_completed(self, upload_id):
         """Was this upload completed behind a lost reply? (S3 may then say NoSuchUpload.)"""
@@ -162,6 +181,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 except OSError:
                     pass
                 return None
+            op = None
+            if self.command == "POST":
+                op = "complete" if "uploadId=" in q else ("create" if "uploads" in q else None)
+            elif self.command == "PUT":
+                op = "part" if is_part else "put"
+            stall = st.stall_for(op) if op else 0
+            if stall:
+                st.save()
+                time.sleep(stall)
             out = [(k, v) for k, v in r.getheaders() if k.lower() not in HOP and k.lower() != "content-length"]
             length = r.getheader("Content-Length") if self.command == "HEAD" else None
             self._reply(r.status, data, out, length)
@@ -192,6 +220,8 @@ def main():
     ap.add_argument("--lose-complete-replies", type=int, default=0,
                     help="forward the first N CompleteMultipartUpload requests, then drop their replies "
                          "(and answer a repeated Complete of such an upload 404 NoSuchUpload)")
+    ap.add_argument("--stall", action="append", metavar="OP=SECONDS",
+                    help="hold back S3's reply to every OP (create, complete, put, part) for SECONDS")
     args = ap.parse_args()
     srv = http.server.ThreadingHTTPServer((args.listen, args.port), Handler)
     srv.daemon_threads = True
