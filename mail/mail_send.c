@@ -35,21 +35,37 @@
  * disabling tickets on the client does not stop servers sending them). TLS 1.2
  * has no post-handshake records, so the context is capped at TLS 1.2 until
  * libesmtp is fixed.
+ *
+ * libesmtp has no way to stop a session from outside, and its timeouts apply
+ * per reply (greeting, each command, the final "." up to 2 minutes): a slow
+ * server can hold a send for many minutes, longer than any lease. A watchdog
+ * thread bounds the whole send by EXPORTQ_SMTP_TIMEOUT and stops it at once
+ * when the caller asks (a second SIGTERM): at SMTP_EV_CONNECT we find the
+ * session's socket (the one connected to the server's port that was not there
+ * before the session) and keep a dup of it; the watchdog shuts it down, so
+ * libesmtp's poll() returns and the session ends. The dup stays ours until the
+ * session is over, so the shutdown never reaches a reused descriptor. What
+ * was accepted before (the server's 250 to the ".") still counts as sent.
+ * connect() itself is not covered (the kernel bounds it).
  */
 #include "mail/mail_send.h"
 
 #include <auth-client.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -185,10 +201,142 @@ int mail_config_check(const eq_config *cfg, eq_err *err)
     return 0;
 }
 
+/* ---------------------------------------------------------------- watchdog */
+
+#define WATCH_MAX_FDS 32
+#define WATCH_STEP_MS 100
+
+typedef struct watch {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t tid;
+    bool started, done, fired, stopped;
+    int fd;                /* our dup of the session's socket, -1 until known */
+    int port;              /* the server's port */
+    int before[WATCH_MAX_FDS], nbefore; /* sockets to that port before the session */
+    struct timespec deadline; /* CLOCK_MONOTONIC */
+    const mail_stop *stop;
+} watch;
+
+/* Sockets of this process connected to `port`, into fds (at most max). */
+static int sockets_to_port(int port, int *fds, int max)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+    if (!d)
+        return 0;
+    while ((e = readdir(d)) && n < max) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        int type = 0;
+        socklen_t tl = sizeof type;
+        if (*end || end == e->d_name || fd < 0 || fd == dirfd(d))
+            continue;
+        if (getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM ||
+            getpeername((int)fd, (struct sockaddr *)&ss, &len) < 0)
+            continue;
+        if ((ss.ss_family == AF_INET && ntohs(((struct sockaddr_in *)&ss)->sin_port) == port) ||
+            (ss.ss_family == AF_INET6 && ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == port))
+            fds[n++] = (int)fd;
+    }
+    closedir(d);
+    return n;
+}
+
+/* At SMTP_EV_CONNECT: keep a dup of the new socket (shut at once if the
+ * watchdog already fired). */
+static void watch_connected(watch *w)
+{
+    int now[WATCH_MAX_FDS], n = sockets_to_port(w->port, now, WATCH_MAX_FDS), found = -1, matches = 0;
+    for (int i = 0; i < n; i++) {
+        bool old = false;
+        for (int j = 0; j < w->nbefore; j++)
+            old |= w->before[j] == now[i];
+        if (!old) {
+            found = now[i];
+            matches++;
+        }
+    }
+    pthread_mutex_lock(&w->mu);
+    if (matches == 1 && w->fd < 0 && (w->fd = fcntl(found, F_DUPFD_CLOEXEC, 0)) >= 0 && w->fired)
+        shutdown(w->fd, SHUT_RDWR);
+    pthread_mutex_unlock(&w->mu);
+    if (matches != 1)
+        eq_debug(NULL, "smtp: cannot tell the session's socket (%d candidates): the send is bounded by "
+                       "libesmtp's own timeouts only", matches);
+}
+
+static void *watch_main(void *arg)
+{
+    watch *w = arg;
+    pthread_mutex_lock(&w->mu);
+    while (!w->done) {
+        struct timespec now, until;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        until = now;
+        until.tv_nsec += WATCH_STEP_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&w->cv, &w->mu, &until);
+        if (w->done || w->fired)
+            continue;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (w->stop && w->stop->should_stop && w->stop->should_stop(w->stop->ud))
+            w->stopped = true;
+        if (w->stopped || now.tv_sec > w->deadline.tv_sec ||
+            (now.tv_sec == w->deadline.tv_sec && now.tv_nsec >= w->deadline.tv_nsec)) {
+            w->fired = true;
+            if (w->fd >= 0)
+                shutdown(w->fd, SHUT_RDWR);
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void watch_start(watch *w, int port, int timeout_s, const mail_stop *stop)
+{
+    pthread_condattr_t ca;
+    memset(w, 0, sizeof *w);
+    w->fd = -1;
+    w->port = port;
+    w->stop = stop;
+    w->nbefore = sockets_to_port(port, w->before, WATCH_MAX_FDS);
+    clock_gettime(CLOCK_MONOTONIC, &w->deadline);
+    w->deadline.tv_sec += timeout_s;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    w->started = pthread_create(&w->tid, NULL, watch_main, w) == 0;
+}
+
+static void watch_stop(watch *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    if (w->started)
+        pthread_join(w->tid, NULL);
+    if (w->fd >= 0)
+        close(w->fd);
+    w->fd = -1;
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+}
+
 /* ---------------------------------------------------------------- session */
 
 typedef struct attempt {
     const mail_url *url;
+    watch *watch;
     bool connected;
     bool starttls_missing;
     bool tls_ok;
@@ -228,6 +376,8 @@ static void on_event(smtp_session_t session, int event_no, void *arg, ...)
     switch (event_no) {
     case SMTP_EV_CONNECT:
         a->connected = true;
+        if (a->watch)
+            watch_connected(a->watch);
         break;
     case SMTP_EV_EXTNA_STARTTLS:
         a->starttls_missing = true;
@@ -384,8 +534,19 @@ static int status_fail(eq_err *err, int code, const char *fmt, ...)
     return eq_fail_retry(err, EQ_ERR_SMTP, "%s", msg);
 }
 
-static int deliver(const eq_config *cfg, const mail_url *u, const char *to, const char *message, eq_err *err)
+/* The send was cut by the watchdog: say why instead of libesmtp's guess. */
+static int cut_short(const eq_config *cfg, const watch *w, const char *where, eq_err *err)
 {
+    if (w->stopped)
+        return eq_fail_retry(err, EQ_ERR_SMTP, "%s: send interrupted: the worker is stopping", where);
+    return eq_fail_retry(err, EQ_ERR_SMTP, "%s: no answer within %d s (EXPORTQ_SMTP_TIMEOUT)", where,
+                         cfg->smtp_timeout);
+}
+
+static int deliver(const eq_config *cfg, const mail_url *u, const char *to, const char *message,
+                   const mail_stop *stop, eq_err *err)
+{
+    watch w;
     smtp_session_t session = NULL;
     smtp_message_t msg;
     smtp_recipient_t rcpt;
@@ -398,6 +559,8 @@ static int deliver(const eq_config *cfg, const mail_url *u, const char *to, cons
 
     memset(&a, 0, sizeof a);
     a.url = u;
+    a.watch = &w;
+    watch_start(&w, u->port, cfg->smtp_timeout > 0 ? cfg->smtp_timeout : MAIL_SEND_TIMEOUT_DEFAULT, stop);
     snprintf(server, sizeof server, "%s:%d", u->host, u->port);
     snprintf(where, sizeof where, "smtp %s", server);
 
@@ -446,7 +609,9 @@ static int deliver(const eq_config *cfg, const mail_url *u, const char *to, cons
     if (!smtp_start_session(session)) {
         int e = smtp_errno();
         char text[128];
-        if (a.cert_problem[0])
+        if (w.fired)
+            cut_short(cfg, &w, where, err);
+        else if (a.cert_problem[0])
             eq_fail_retry(err, EQ_ERR_SMTP, "%s: STARTTLS: %s", where, a.cert_problem);
         else if (a.starttls_missing)
             eq_fail_retry(err, EQ_ERR_SMTP,
@@ -468,6 +633,12 @@ static int deliver(const eq_config *cfg, const mail_url *u, const char *to, cons
     }
     if (u->has_auth && a.auth_code >= 400) {
         status_fail(err, a.auth_code, "%s: AUTH as '%s' rejected: %s", where, u->user, a.auth_text);
+        goto fail;
+    }
+    /* accepted before the watchdog fired: sent */
+    st = smtp_message_transfer_status(msg);
+    if (w.fired && (!st || st->code / 100 != 2)) {
+        cut_short(cfg, &w, where, err);
         goto fail;
     }
     st = smtp_reverse_path_status(msg);
@@ -507,12 +678,25 @@ fail:
     if (authctx)
         auth_destroy_context(authctx);
     SSL_CTX_free(ctx); /* libesmtp held its own reference */
+    watch_stop(&w);
     return rc;
 }
 
 /* ---------------------------------------------------------------- API */
 
 int mail_send(const eq_config *cfg, const char *to, const char *message, size_t len, eq_err *err)
+{
+    return mail_send_stoppable(cfg, to, message, len, NULL, err);
+}
+
+int mail_lease_seconds(const eq_config *cfg)
+{
+    int t = cfg && cfg->smtp_timeout > 0 ? cfg->smtp_timeout : MAIL_SEND_TIMEOUT_DEFAULT;
+    return 2 * t + 60;
+}
+
+int mail_send_stoppable(const eq_config *cfg, const char *to, const char *message, size_t len,
+                        const mail_stop *stop, eq_err *err)
 {
     mail_url u;
     sigset_t pipe_set, old;
@@ -531,7 +715,7 @@ int mail_send(const eq_config *cfg, const char *to, const char *message, size_t 
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    rc = deliver(cfg, &u, to, message, err);
+    rc = deliver(cfg, &u, to, message, stop, err);
     {
         /* a write to a closed connection left a SIGPIPE pending: drop it */
         struct timespec zero = {0, 0};

@@ -45,4 +45,25 @@ int mail_config_check(const eq_config *cfg, eq_err *err) EQ_MUST;
  * in a long-running process (see mail_send.c about libESMTP#30). */
 int mail_send(const eq_config *cfg, const char *to, const char *message, size_t len, eq_err *err) EQ_MUST;
 
+#define MAIL_SEND_TIMEOUT_DEFAULT 120
+
+/* Cuts a send short: should_stop(ud) is asked every 100 ms. */
+typedef struct mail_stop {
+    bool (*should_stop)(void *ud);
+    void *ud;
+} mail_stop;
+
+/* mail_send, bounded in all by cfg->smtp_timeout (EXPORTQ_SMTP_TIMEOUT;
+ * connect() excepted, which the kernel bounds) and stopped within ~100 ms
+ * when stop says so (stop may be NULL). A send cut short fails retryable,
+ * unless the server had accepted the message already (then it is sent). */
+int mail_send_stoppable(const eq_config *cfg, const char *to, const char *message, size_t len,
+                        const mail_stop *stop, eq_err *err) EQ_MUST;
+
+/* The mail lease for a sender with these settings: longer than the worst
+ * case of one send (2 x EXPORTQ_SMTP_TIMEOUT + 60 s, so that even a connect
+ * the kernel lets run its course ends first), so two workers never send the
+ * same mail at once. */
+int mail_lease_seconds(const eq_config *cfg);
+
 #endif

@@ -24,7 +24,6 @@
 #include "s3/s3_client.h"
 #include "worker/worker_metrics.h"
 
-#define MAIL_LEASE_SECONDS 120
 #define EXPIRE_LEASE_SECONDS 60
 #define RETENTION_EVERY_MS 60000
 
@@ -159,7 +158,16 @@ static const char *key_basename(const char *key)
     return slash ? slash + 1 : key;
 }
 
-/* Sends one pending mail. *did = false when none was due. */
+/* A send in progress is cut short on the second SIGTERM. */
+static bool stopping_now(void *ud)
+{
+    const worker *w = ud;
+    return w->stop >= JOB_STOP_NOW;
+}
+
+/* Sends one pending mail. *did = false when none was due. The mail lease is
+ * longer than the longest send (mail_lease_seconds), and the outcome is
+ * recorded only while the claim is still ours. */
 static int mail_one(worker_thread *t, bool *did, eq_err *err)
 {
     const eq_config *cfg = t->w->cfg;
@@ -170,10 +178,12 @@ static int mail_one(worker_thread *t, bool *did, eq_err *err)
     bool got = false;
     int rc = -1;
     char ctx[96];
+    mail_stop stop = {stopping_now, t->w};
+    bool recorded = false;
 
     eq_buf_init(&msg, MAIL_MESSAGE_MAX);
     *did = false;
-    if (queue_mail_claim(t->qconn, t->id, MAIL_LEASE_SECONDS, &m, &got, err) < 0)
+    if (queue_mail_claim(t->qconn, t->id, mail_lease_seconds(cfg), &m, &got, err) < 0)
         return -1;
     if (!got)
         return 0;
@@ -203,15 +213,18 @@ static int mail_one(worker_thread *t, bool *did, eq_err *err)
         if (mail_build_failure(&info, m.last_error, cfg->smtp_from, &msg, err) < 0)
             goto fail;
     }
-    if (mail_send(cfg, m.email, msg.data, msg.len, err) < 0)
+    if (mail_send_stoppable(cfg, m.email, msg.data, msg.len, &stop, err) < 0)
         goto fail;
     worker_metrics_mail(1);
-    if (queue_mail_done(t->qconn, m.job_id, err) < 0) {
+    if (queue_mail_done_fenced(t->qconn, m.job_id, m.mail_attempt, &recorded, err) < 0) {
         /* sent but not recorded: it may be sent again (same Message-ID) */
         eq_warn(ctx, "mail sent but not recorded: %s", err->msg);
         goto out;
     }
-    eq_info(ctx, "mail sent");
+    if (!recorded)
+        eq_warn(ctx, "mail sent, but the claim was no longer ours (settled or taken over meanwhile)");
+    else
+        eq_info(ctx, "mail sent");
     rc = 0;
     goto out;
 fail:
@@ -219,8 +232,11 @@ fail:
     eq_warn(ctx, "mail not sent: %s", err->msg);
     {
         eq_err e2;
-        if (queue_mail_fail(t->qconn, m.job_id, err->msg, cfg->mail_max_attempts, &e2) < 0)
+        if (queue_mail_fail_fenced(t->qconn, m.job_id, m.mail_attempt, err->msg, cfg->mail_max_attempts,
+                                   &recorded, &e2) < 0)
             eq_warn(ctx, "could not record the mail failure: %s", e2.msg);
+        else if (!recorded)
+            eq_info(ctx, "mail failure not recorded: the claim was no longer ours");
     }
     rc = 0; /* a mail failure is the mail's, not the housekeeper's */
 out:

@@ -12,6 +12,10 @@ section as received, dot-stuffing removed, CRLF line ends kept) and its envelope
 as NNNNNN.env (KEY=VALUE lines: MAIL_FROM, one RCPT_TO per recipient, AUTH_USER,
 TLS, PEER, RECEIVED_AT). Both are written to a temp file and renamed; the .env
 first, so a visible .eml always has its .env.
+
+--delay-final SECONDS: the reply to the final "." of DATA comes that much
+later (the message is stored then, even if the client left meanwhile, as a
+real server would deliver it): a slow server for lease and interrupt tests.
 """
 
 import argparse
@@ -38,13 +42,17 @@ def write_atomic(path, data):
 
 
 class MaildirHandler:
-    def __init__(self, maildir):
+    def __init__(self, maildir, delay_final=0.0):
         self.maildir = maildir
+        self.delay_final = delay_final
         os.makedirs(maildir, exist_ok=True)
         taken = [int(n[:-4]) for n in os.listdir(maildir) if n.endswith(".eml") and n[:-4].isdigit()]
         self.next_seq = max(taken, default=0) + 1
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay_final:
+            log.info("holding the reply to the final '.' for %.1f s", self.delay_final)
+            await asyncio.sleep(self.delay_final)
         seq = self.next_seq
         self.next_seq += 1
         name = "%06d" % seq
@@ -80,7 +88,7 @@ def make_authenticator(user, password):
 async def serve(args):
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(args.cert, args.key)
-    handler = MaildirHandler(args.maildir)
+    handler = MaildirHandler(args.maildir, args.delay_final)
     authenticator = make_authenticator(args.user, args.password)
 
     def factory():
@@ -124,6 +132,8 @@ def main():
     p.add_argument("--max-size", type=int, default=64 << 20, help="SIZE limit in bytes")
     p.add_argument("--log", help="log file (default stderr)")
     p.add_argument("--ready-file", help="written (port number) once listening")
+    p.add_argument("--delay-final", type=float, default=0.0,
+                   help="seconds before answering the final '.' of DATA (a slow server)")
     args = p.parse_args()
     logging.basicConfig(
         filename=args.log, level=logging.INFO,
