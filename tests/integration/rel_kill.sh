@@ -16,7 +16,7 @@
 # no multipart upload left, attempts = 2 (1 for the mail kill: no re-run).
 # Each kill gets a database of its own, so a round's worker never picks up
 # (rescues) the job of an earlier round. Waiting out the backoff after a rescue
-# (10-20 s) and the 120 s mail lease is replaced by moving run_at /
+# (10-20 s) and the mail lease (300 s) is replaced by moving run_at /
 # mail_lease_expires_at to now() once the killed worker is gone; the job lease
 # itself (5 s) expires for real.
 . "$EXPORTQ_SOURCE_DIR/tests/harness/lib.sh"

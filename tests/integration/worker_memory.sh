@@ -42,7 +42,7 @@ ok "slow S3: peak RSS +$grow MiB over idle with a 10 MiB upload memory; object r
 
 # --- 2. enqueues while a long job runs ------------------------------------------------
 export EXPORTQ_LEASE_SECONDS=5
-long=$("$EXPORTQ_BIN" enqueue slow --param rows=100000000 --param pause=0.5 --owner long)
+long=$("$EXPORTQ_BIN" enqueue slow --param rows=3000000 --param pause=1 --owner long)
 rel_bg w2 "$t/worker2.log" "$EXPORTQ_BIN" worker
 wait_for "[ \"\$(psql_q \"SELECT bytes > 12000000 FROM exportq.jobs WHERE id = $long\")\" = t ]" 90 \
   || fail "the long job did not get going"
