@@ -101,10 +101,11 @@ int export_filter_new(const export_options *o, export_sink_fn sink, void *ctx, e
         return eq_fail(err, EQ_ERR_NOMEM, "export filter: out of memory");
     f->sink = sink;
     f->ctx = ctx;
-    f->bom_pending = o->bom;
-    f->guard_on = o->formula_guard;
-    f->gzip_on = o->gzip;
-    csv_guard_init(&f->guard);
+    /* the BOM and the guard are for csv and tsv; gzip for all but xlsx */
+    f->bom_pending = o->bom && export_format_has_bom(o->format);
+    f->guard_on = o->formula_guard && export_format_has_guard(o->format);
+    f->gzip_on = o->gzip && export_format_has_gzip(o->format);
+    csv_guard_init_delim(&f->guard, o->format == EXPORT_FORMAT_TSV ? '\t' : ',');
     if (f->guard_on && !(f->gbuf = malloc(EXPORT_FILTER_BUF_SIZE)))
         goto nomem;
     if (f->gzip_on) {
@@ -129,7 +130,7 @@ int export_filter_write(export_filter *f, const void *data, size_t len, eq_err *
 {
     const char *p = data;
     /* largest input slice whose guarded output always fits gbuf */
-    const size_t slice_max = (EXPORT_FILTER_BUF_SIZE - 1) * 2 / 3;
+    const size_t slice_max = (EXPORT_FILTER_BUF_SIZE - CSV_GUARD_PEND_MAX - 2) * 2 / 3;
 
     if (f->failed || f->finished)
         return eq_fail(err, EQ_ERR_CONFLICT, "export filter: write after %s", f->failed ? "an error" : "finish");
@@ -167,6 +168,13 @@ int export_filter_finish(export_filter *f, eq_err *err)
         return eq_fail(err, EQ_ERR_CONFLICT, "export filter: finish after %s", f->failed ? "an error" : "finish");
     if (put_bom(f, err) < 0)
         return -1;
+    if (f->guard_on) { /* a signed cell the guard still holds */
+        size_t o = csv_guard_finish(&f->guard, f->gbuf, EXPORT_FILTER_BUF_SIZE);
+        if (o == SIZE_MAX || after_guard(f, f->gbuf, o, err) < 0) {
+            f->failed = true;
+            return o == SIZE_MAX ? eq_fail(err, EQ_ERR_NOMEM, "export filter: guard buffer too small") : -1;
+        }
+    }
     if (f->gzip_on && gz_write(f, NULL, 0, Z_FINISH, err) < 0)
         return -1;
     f->finished = true;

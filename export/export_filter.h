@@ -2,7 +2,9 @@
  *
  *     CSV bytes -> [UTF-8 BOM] -> [formula guard] -> [gzip] -> sink
  *
- * Each stage is on when the kind's export_options says so. Memory is fixed:
+ * Each stage is on when the kind's export_options says so and the format
+ * (options->format) has it: the BOM and the guard (',' or tab delimited) for
+ * csv and tsv, gzip for csv, tsv and jsonl. (xlsx output does not come here.) Memory is fixed:
  * at most two EXPORT_FILTER_BUF_SIZE buffers plus zlib's state (~256 KiB at
  * level 6), whatever the size of a record or of the export. With no option on,
  * write() passes the caller's bytes straight to the sink (no copy).

@@ -28,6 +28,42 @@ void export_options_default(export_options *o)
     o->bom = false;
     o->formula_guard = false;
     o->header = true;
+    o->format = EXPORT_FORMAT_CSV;
+    o->formats = EXPORT_FORMATS_ALL;
+    o->has_webhook = false;
+}
+
+/* "formats": a non-empty JSON array of known format names. */
+static int opt_formats(json_t *v, unsigned *out, eq_err *err)
+{
+    size_t i;
+    json_t *e;
+    unsigned set = 0;
+    if (!json_is_array(v) || json_array_size(v) == 0)
+        return eq_fail(err, EQ_ERR_INVALID, "kind option \"formats\" must be a non-empty array of format names");
+    json_array_foreach(v, i, e) {
+        export_format f;
+        if (!json_is_string(e) || export_format_parse(json_string_value(e), &f, err) < 0)
+            return eq_fail(err, EQ_ERR_INVALID,
+                           "kind option \"formats\": every element must be one of csv, tsv, jsonl, xlsx");
+        set |= EXPORT_FORMAT_BIT(f);
+    }
+    *out = set;
+    return 0;
+}
+
+/* "webhook_url": an http(s) URL without control characters or spaces. */
+static int opt_webhook(json_t *v, eq_err *err)
+{
+    const char *s = json_string_value(v);
+    size_t n = s ? strlen(s) : 0;
+    if (!s || n > EXPORT_WEBHOOK_URL_MAX || (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0))
+        return eq_fail(err, EQ_ERR_INVALID, "kind option \"webhook_url\" must be an http:// or https:// URL");
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
+            return eq_fail(err, EQ_ERR_INVALID, "kind option \"webhook_url\" must not contain spaces or control characters");
+    }
+    return 0;
 }
 
 static int opt_bool(json_t *v, const char *key, bool *out, eq_err *err)
@@ -74,11 +110,28 @@ int export_options_parse(const char *json, export_options *o, eq_err *err)
                 goto fail;
             }
             o->gzip_level = (int)json_integer_value(v);
+        } else if (strcmp(key, "format") == 0) {
+            if (!json_is_string(v) || export_format_parse(json_string_value(v), &o->format, err) < 0) {
+                eq_fail(err, EQ_ERR_INVALID, "kind option \"format\" must be one of csv, tsv, jsonl, xlsx");
+                goto fail;
+            }
+        } else if (strcmp(key, "formats") == 0) {
+            if (opt_formats(v, &o->formats, err) < 0)
+                goto fail;
+        } else if (strcmp(key, "webhook_url") == 0) {
+            if (opt_webhook(v, err) < 0)
+                goto fail;
+            o->has_webhook = true;
         } else {
             eq_fail(err, EQ_ERR_INVALID,
-                    "unknown kind option \"%.64s\" (known: gzip, gzip_level, bom, formula_guard, header)", key);
+                    "unknown kind option \"%.64s\" (known: gzip, gzip_level, bom, formula_guard, header, format, formats, "
+                    "webhook_url)", key);
             goto fail;
         }
+    }
+    if (!(o->formats & EXPORT_FORMAT_BIT(o->format))) {
+        eq_fail(err, EQ_ERR_INVALID, "kind option \"format\" (%s) is not among \"formats\"", export_format_name(o->format));
+        goto fail;
     }
     rc = 0;
 fail:
@@ -137,21 +190,9 @@ fail:
     return rc;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 int export_kind_filename(const export_kind *k, char *out, size_t outsz, eq_err *err)
 {
-    int n;
-    const char *gz = (k->options.gzip && !ends_with(k->filename[0] ? k->filename : ".csv", ".gz")) ? ".gz" : "";
-    if (k->filename[0])
-        n = snprintf(out, outsz, "%s%s", k->filename, gz);
-    else
-        n = snprintf(out, outsz, "%s.csv%s", k->name, gz);
-    if (n < 0 || (size_t)n >= outsz)
+    if (export_format_filename(k->filename, k->name, k->options.format, k->options.gzip, out, outsz, err) < 0)
         return eq_fail(err, EQ_ERR_LIMIT, "file name of kind '%s' is too long", k->name);
     return 0;
 }
@@ -199,7 +240,7 @@ fail:
 /* Defence in depth: the function text comes from the catalog via quote_ident,
  * so it is `ident.ident` where each ident is [a-z0-9_$]+ or "..." with ""
  * escapes. Anything else is refused rather than pasted into SQL. */
-static bool function_text_valid(const char *s)
+bool export_function_name_valid(const char *s)
 {
     int parts = 0;
     if (!s || !*s || strlen(s) > EXPORT_KIND_FUNCTION_MAX)
@@ -245,7 +286,7 @@ int export_build_copy_sql(PGconn *conn, const char *function_name, const char *p
     int rc = -1;
 
     *sql_out = NULL;
-    if (!function_text_valid(function_name))
+    if (!export_function_name_valid(function_name))
         return eq_fail(err, EQ_ERR_INVALID, "export function name is not a quoted SQL name");
     check = json_loads(params_json ? params_json : "", JSON_REJECT_DUPLICATES, &jerr);
     if (!check)

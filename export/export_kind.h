@@ -24,6 +24,7 @@
 #include <stddef.h>
 
 #include "common/error.h"
+#include "export/export_format.h"
 
 #define EXPORT_KIND_NAME_MAX 64       /* bytes, without the NUL */
 #define EXPORT_KIND_FUNCTION_MAX 300  /* "schema"."function", quoted */
@@ -36,7 +37,13 @@ typedef struct export_options {
     bool bom;           /* "bom": start with a UTF-8 BOM for Excel (default false) */
     bool formula_guard; /* "formula_guard": prefix formula-like cells with ' (default false) */
     bool header;        /* "header": first line names the columns (default true) */
+    export_format format; /* "format": the kind's default format (default csv); a front end
+                             sets it to the format of this run (the job's, the Accept's) */
+    unsigned formats;   /* "formats": the allowed formats, a set (default: all) */
+    bool has_webhook;   /* "webhook_url": the kind's own webhook receiver (read by the queue) */
 } export_options;
+
+#define EXPORT_WEBHOOK_URL_MAX 2048
 
 typedef struct export_kind {
     char name[EXPORT_KIND_NAME_MAX + 1];
@@ -48,7 +55,7 @@ typedef struct export_kind {
 /* Kind names: 1..64 bytes of [A-Za-z0-9_.-], starting with a letter or digit. */
 bool export_kind_name_valid(const char *name);
 
-/* The defaults: no gzip (level 6), no BOM, no guard, header on. */
+/* The defaults: no gzip (level 6), no BOM, no guard, header on, csv, every format. */
 void export_options_default(export_options *o);
 
 /* Parses the options jsonb text (NULL or "" means {}). Unknown keys and wrong
@@ -60,15 +67,20 @@ int export_options_parse(const char *json, export_options *o, eq_err *err) EQ_MU
  * unknown kind, EQ_ERR_DB otherwise. */
 int export_kind_get(PGconn *conn, const char *name, export_kind *k, eq_err *err) EQ_MUST;
 
-/* The download file name: the kind's filename or "<name>.csv", with ".gz"
- * appended when gzip is on and it does not end so already. Always
- * NUL-terminates `out`; returns -1 (EQ_ERR_LIMIT) when it did not fit. */
+/* The download file name for k->options.format: the kind's filename or
+ * "<name>", its extension replaced by the format's (export_format_filename),
+ * with ".gz" when gzip is on (never for xlsx). Always NUL-terminates `out`;
+ * returns -1 (EQ_ERR_LIMIT) when it did not fit. */
 int export_kind_filename(const export_kind *k, char *out, size_t outsz, eq_err *err) EQ_MUST;
 
 /* Builds the parameter object for the function: `params_json` (a JSON object
  * text; NULL means {}) with "owner" set to `owner` when owner is not NULL,
  * whatever the caller put there. *out is malloc'ed compact JSON (caller frees). */
 int export_params_build(const char *params_json, const char *owner, char **out, eq_err *err) EQ_MUST;
+
+/* True for a function name as the catalog renders it (quote_ident, at most
+ * schema.name): `ident.ident`, each [a-z0-9_$]+ or "..." with "" escapes. */
+bool export_function_name_valid(const char *s);
 
 /* Builds the COPY statement. `function_name` comes from the catalog
  * (export_kind.function); `params_json` must be a JSON object text and is

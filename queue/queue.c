@@ -14,7 +14,7 @@ int queue_enqueue(PGconn *conn, const queue_enqueue_req *req, long long *id, eq_
 {
     char prio[16];
     PGresult *res = NULL;
-    const char *params[7];
+    const char *params[8];
     *id = 0;
     if (req->existing)
         *req->existing = false;
@@ -28,9 +28,10 @@ int queue_enqueue(PGconn *conn, const queue_enqueue_req *req, long long *id, eq_
     params[4] = prio;
     params[5] = req->dedupe_key;
     params[6] = req->idempotency_key;
+    params[7] = req->format;
     if (queue_exec(conn, "enqueue",
-                   "SELECT job_id, existing FROM exportq.enqueue_job($1, $2::jsonb, $3, $4, $5::int, $6, $7)",
-                   7, params, &res, err) < 0)
+                   "SELECT job_id, existing FROM exportq.enqueue_job_format($1, $2::jsonb, $3, $4, $5::int, $6, $7, $8)",
+                   8, params, &res, err) < 0)
         return -1;
     *id = queue_pg_ll(res, 0, 0);
     if (req->existing)
@@ -64,10 +65,13 @@ int queue_claim(PGconn *conn, const char *worker_id, int lease_seconds, int owne
                        QUEUE_WORKER_MAX - 1);
     snprintf(lease, sizeof lease, "%d", lease_seconds);
     snprintf(cap, sizeof cap, "%d", owner_max_running);
+    /* the format is read beside the claim (a CTE with a volatile function
+     * runs once), so exportq.claim itself stays as it is */
     if (queue_exec(conn, "claim",
-                   "SELECT id, attempts, kind, params, email, owner, object_token, function, "
-                   "filename, options, upload_id, created_at "
-                   "FROM exportq.claim($1, $2::int, $3::int)",
+                   "WITH c AS (SELECT * FROM exportq.claim($1, $2::int, $3::int)) "
+                   "SELECT c.id, c.attempts, c.kind, c.params, c.email, c.owner, c.object_token, c.function, "
+                   "c.filename, c.options, c.upload_id, c.created_at, j.format "
+                   "FROM c LEFT JOIN exportq.jobs j ON j.id = c.id",
                    3, params, &res, err) < 0)
         return -1;
     if (PQntuples(res) == 0) {
@@ -87,6 +91,7 @@ int queue_claim(PGconn *conn, const char *worker_id, int lease_seconds, int owne
     job->options = PQgetisnull(res, 0, 9) ? strdup("{}") : queue_pg_dup(res, 0, 9);
     queue_pg_str(res, 0, 10, job->prev_upload_id, sizeof job->prev_upload_id);
     job->created_at = queue_pg_ll(res, 0, 11);
+    queue_pg_str(res, 0, 12, job->format, sizeof job->format);
     PQclear(res);
     /* the claim is committed: report it even if a copy failed, so the caller
      * can fail or release this attempt rather than leave it to the rescuer */
@@ -202,6 +207,16 @@ int queue_rescue(PGconn *conn, int max_attempts, int *n, eq_err *err)
     return 0;
 }
 
+int queue_set_warning(PGconn *conn, const queue_job *job, const char *warning, eq_err *err)
+{
+    char id[24], att[16];
+    const char *params[4] = {id, job->worker, att, warning};
+    snprintf(id, sizeof id, "%lld", job->id);
+    snprintf(att, sizeof att, "%d", job->attempt);
+    return fenced_call(conn, "record a warning", "SELECT exportq.set_warning($1::bigint, $2, $3::int, $4)", 4,
+                       params, job, NULL, 0, err);
+}
+
 /* ---- status, cancel, list ---------------------------------------------- */
 
 #define STATUS_COLUMNS                                                                          \
@@ -209,7 +224,7 @@ int queue_rescue(PGconn *conn, int max_attempts, int *n, eq_err *err)
     "j.last_error, " QUEUE_EPOCH("j.created_at") ", " QUEUE_EPOCH("j.started_at") ", "          \
     QUEUE_EPOCH("j.finished_at") ", " QUEUE_EPOCH("j.expires_at") ", " QUEUE_EPOCH("j.run_at") \
     ", " QUEUE_EPOCH("j.link_expires_at") ", j.email, j.upload_id, j.object_key, k.filename, "  \
-    "j.mail_state, j.mail_kind "                                                                \
+    "j.mail_state, j.mail_kind, j.format, j.warning "                                           \
     "FROM exportq.jobs j LEFT JOIN exportq.kinds k ON k.name = j.kind "
 
 static void status_from(const PGresult *res, int i, queue_status_row *s)
@@ -236,6 +251,8 @@ static void status_from(const PGresult *res, int i, queue_status_row *s)
     queue_pg_str(res, i, 18, s->filename, sizeof s->filename);
     queue_pg_str(res, i, 19, s->mail_state, sizeof s->mail_state);
     queue_pg_str(res, i, 20, s->mail_kind, sizeof s->mail_kind);
+    queue_pg_str(res, i, 21, s->format, sizeof s->format);
+    queue_pg_str(res, i, 22, s->warning, sizeof s->warning);
 }
 
 int queue_status(PGconn *conn, long long id, queue_status_row *row, eq_err *err)

@@ -46,6 +46,7 @@
 #define QUEUE_NAME_MAX 256      /* a kind's file name */
 #define QUEUE_PARAMS_MAX 65536  /* params JSON text, enforced by exportq.enqueue */
 #define QUEUE_LIST_MAX 100      /* most rows one queue_list() returns */
+#define QUEUE_FORMAT_MAX 8      /* "csv", "tsv", "jsonl", "xlsx" + NUL */
 
 /* ---- enqueue ---------------------------------------------------------- */
 
@@ -58,11 +59,14 @@ typedef struct queue_enqueue_req {
     const char *dedupe_key;      /* NULL, or: returns the queued/running job with this key
                                     (keys are per owner: one owner never gets another's job) */
     const char *idempotency_key; /* NULL, or: unique per owner forever (HTTP Idempotency-Key) */
+    const char *format;          /* NULL = the kind's default; else csv, tsv, jsonl or xlsx,
+                                    one of the kind's options.formats */
     bool *existing;              /* optional out: true when an existing job was returned */
 } queue_enqueue_req;
 
 /* Validates and inserts a job (NOTIFY exportq_jobs). Rejections (unknown kind,
- * bad email, params not an object or > 64 KiB, priority out of range) are
+ * bad email, params not an object or > 64 KiB, priority out of range, a
+ * format unknown or not offered by the kind) are
  * EQ_ERR_INVALID with the database's message, and nothing is written. */
 int queue_enqueue(PGconn *conn, const queue_enqueue_req *req, long long *id, eq_err *err) EQ_MUST;
 
@@ -84,6 +88,7 @@ typedef struct queue_job {
     char *options;                    /* heap: the kind's options JSON object text */
     char prev_upload_id[QUEUE_UPLOAD_MAX]; /* left by a dead attempt: abort it; "" = none */
     long long created_at;
+    char format[QUEUE_FORMAT_MAX];    /* the job's format; "" = csv (enqueued before formats) */
 } queue_job;
 
 void queue_job_cleanup(queue_job *job);
@@ -119,6 +124,10 @@ int queue_complete(PGconn *conn, const queue_job *job, const char *object_key, l
 int queue_fail(PGconn *conn, const queue_job *job, const char *message, bool retryable,
                int max_attempts, bool *requeued, eq_err *err) EQ_MUST;
 
+/* A warning the user should see on the finished job (no secrets; cut to
+ * 1000 bytes); kept when it succeeds. Fenced like heartbeat. */
+int queue_set_warning(PGconn *conn, const queue_job *job, const char *warning, eq_err *err) EQ_MUST;
+
 /* Graceful drain: back to queued, ready now; this attempt is not counted. */
 int queue_release(PGconn *conn, const queue_job *job, eq_err *err) EQ_MUST;
 
@@ -145,6 +154,8 @@ typedef struct queue_status_row {
     char filename[QUEUE_NAME_MAX];   /* the kind's file name, "" = none */
     char mail_state[QUEUE_STATE_MAX];/* none pending sent failed */
     char mail_kind[QUEUE_STATE_MAX]; /* success failure, "" = none */
+    char format[QUEUE_FORMAT_MAX];   /* "" = csv */
+    char warning[QUEUE_ERROR_MAX];   /* "" = none */
 } queue_status_row;
 
 /* EQ_ERR_NOT_FOUND when there is no such job. */
@@ -186,6 +197,7 @@ typedef struct queue_mail {
     char last_error[QUEUE_ERROR_MAX];/* failure mails */
     long long created_at, finished_at, expires_at, link_expires_at;
     int mail_attempt;                /* 1-based number of this send attempt */
+    char format[QUEUE_FORMAT_MAX];   /* the job's format, "" = csv */
 } queue_mail;
 
 /* Claims one pending mail whose mail_next_at <= now (SKIP LOCKED) and leases
@@ -267,8 +279,8 @@ int queue_token_revoke(PGconn *conn, long long id, bool *ok, eq_err *err) EQ_MUS
 /* The user-facing JSON of a job (what `exportq status --json` prints and the
  * API returns): id, kind, owner, state, position, rows, bytes, attempts,
  * last_error, created_at, started_at, finished_at, expires_at, run_at,
- * link_expires_at (RFC 3339 or null), email, mail_state. Never upload ids or
- * object keys. Returns a new reference (json_decref), NULL when out of memory. */
+ * link_expires_at (RFC 3339 or null), email, mail_state, format, warning
+ * (null when none). Never upload ids or object keys. Returns a new reference (json_decref), NULL when out of memory. */
 json_t *queue_status_json(const queue_status_row *row);
 
 /* SHA-256 of `token` as 64 lowercase hex digits + NUL into hex[65]. */

@@ -38,6 +38,8 @@ json_t *queue_status_json(const queue_status_row *s)
     bad |= json_object_set_new(o, "link_expires_at", time_or_null(s->link_expires_at));
     bad |= json_object_set_new(o, "email", str_or_null(s->email));
     bad |= json_object_set_new(o, "mail_state", str_or_null(s->mail_state));
+    bad |= json_object_set_new(o, "format", json_string(s->format[0] ? s->format : "csv"));
+    bad |= json_object_set_new(o, "warning", str_or_null(s->warning));
     if (bad) {
         json_decref(o);
         return NULL;

@@ -17,9 +17,10 @@ int queue_mail_claim(PGconn *conn, const char *worker_id, int lease_seconds, que
     memset(m, 0, sizeof *m);
     snprintf(lease, sizeof lease, "%d", lease_seconds);
     if (queue_exec(conn, "claim mail",
-                   "SELECT id, mail_kind, kind, email, owner, object_key, filename, rows, bytes, "
-                   "last_error, created_at, finished_at, expires_at, link_expires_at, mail_attempts "
-                   "FROM exportq.mail_claim($1, $2::int)",
+                   "WITH m AS (SELECT * FROM exportq.mail_claim($1, $2::int)) "
+                   "SELECT m.id, m.mail_kind, m.kind, m.email, m.owner, m.object_key, m.filename, m.rows, m.bytes, "
+                   "m.last_error, m.created_at, m.finished_at, m.expires_at, m.link_expires_at, m.mail_attempts, "
+                   "j.format FROM m LEFT JOIN exportq.jobs j ON j.id = m.id",
                    2, params, &res, err) < 0)
         return -1;
     if (PQntuples(res) == 1) {
@@ -38,6 +39,7 @@ int queue_mail_claim(PGconn *conn, const char *worker_id, int lease_seconds, que
         m->expires_at = queue_pg_ll(res, 0, 12);
         m->link_expires_at = queue_pg_ll(res, 0, 13);
         m->mail_attempt = (int)queue_pg_ll(res, 0, 14);
+        queue_pg_str(res, 0, 15, m->format, sizeof m->format);
         *got = true;
     }
     PQclear(res);

@@ -9,11 +9,11 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libpq-dev libcurl4-openssl-dev libssl-dev libesmtp-dev libmicrohttpd-dev
-  libjansson-dev libcmocka-dev zlib1g-dev libsystemd-dev libexpat1-dev
+  libjansson-dev libcmocka-dev zlib1g-dev libsystemd-dev libexpat1-dev libxlsxwriter-dev
   # test servers (tests/harness): PostgreSQL, Ceph radosgw (S3), SMTP
   postgresql-15 postgresql-contrib
   ceph-mon ceph-osd radosgw ceph-common
-  python3-aiosmtpd python3-botocore awscli
+  python3-aiosmtpd python3-botocore awscli python3-openpyxl
   # tools the harness and the tests call
   curl openssl procps iproute2 systemd jq time python3
 )
