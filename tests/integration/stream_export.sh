@@ -21,7 +21,8 @@ copy_ref() {  # copy_ref PARAMS_JSON [HEADER true|false]: what psql's COPY gives
 # writer over every column with ' prepended where the value starts with a
 # trigger character (PostgreSQL quotes exactly the same values either way).
 guard_ref() {
-  local g="CASE WHEN v ~ '^[-=+@\t\r]' THEN '''' || v ELSE v END"
+  # a signed plain number (-420.81) is a number, not a formula: left alone
+  local g="CASE WHEN v ~ '^[-=+@\t\r]' AND NOT (length(v) <= 64 AND v ~ '^[-+]([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?\$') THEN '''' || v ELSE v END"
   psql -XAtq -v ON_ERROR_STOP=1 -c "COPY (SELECT
       (SELECT $g FROM (SELECT id::text) s(v)) AS id, (SELECT $g FROM (SELECT updated::text) s(v)) AS updated,
       (SELECT $g FROM (SELECT event) s(v)) AS event, (SELECT $g FROM (SELECT title) s(v)) AS title,
