@@ -13,13 +13,14 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: exportq enqueue KIND [--param NAME=VALUE]... [--email ADDR] [--owner ID]\n"
-            "                       [--priority N] [--dedupe-key KEY]\n\n"
+            "                       [--priority N] [--dedupe-key KEY] [--format F]\n\n"
             "Queues an export of KIND (a kind registered with exportq.define_kind) and\n"
             "prints the job id.\n\n"
             "  --param NAME=VALUE  a parameter of the kind's function (repeatable)\n"
             "  --email ADDR        mail the download link (or the failure) to ADDR\n"
             "  --owner ID          whose data: the parameter 'owner' is set to ID\n"
             "  --priority N        -1000..1000, higher runs first (default 0)\n"
+            "  --format F          csv, tsv, jsonl or xlsx (default: the kind's format)\n"
             "  --dedupe-key KEY    while a job with KEY is queued or running, print its id\n"
             "                      instead of queueing another\n\n"
             "Exit status: 0 queued, 1 rejected or failed, 2 usage error.\n");
@@ -42,7 +43,8 @@ int cmd_enqueue(int argc, char **argv)
     static const struct option opts[] = {
         {"param", required_argument, NULL, 'p'},  {"email", required_argument, NULL, 'e'},
         {"owner", required_argument, NULL, 'o'},  {"priority", required_argument, NULL, 'P'},
-        {"dedupe-key", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},
+        {"dedupe-key", required_argument, NULL, 'd'}, {"format", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     queue_enqueue_req req = {0};
     eq_config cfg = {0};
@@ -70,6 +72,7 @@ int cmd_enqueue(int argc, char **argv)
         case 'e': req.email = optarg; break;
         case 'o': req.owner = optarg; break;
         case 'd': req.dedupe_key = optarg; break;
+        case 'f': req.format = optarg; break; /* checked by the database against the kind */
         case 'P':
             if (parse_priority(optarg, &req.priority) < 0) {
                 rc = cli_usage_error("enqueue", "--priority '%s': expected an integer from -1000 to 1000", optarg);

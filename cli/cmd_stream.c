@@ -38,10 +38,11 @@ static void on_signal(int sig)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: exportq stream KIND [--param NAME=VALUE]... [--owner ID] [-o FILE]\n\n"
-            "Run export kind KIND now and write its CSV (with the kind's gzip, BOM and\n"
-            "formula-guard options) to FILE or stdout.\n\n"
+            "usage: exportq stream KIND [--param NAME=VALUE]... [--owner ID] [--format F] [-o FILE]\n\n"
+            "Run export kind KIND now and write it (csv, tsv, jsonl or xlsx, with the kind's\n"
+            "gzip, BOM and formula-guard options) to FILE or stdout.\n\n"
             "  -p, --param NAME=VALUE  a parameter for the kind's function (repeatable)\n"
+            "  -f, --format F          csv, tsv, jsonl or xlsx (default: the kind's format)\n"
             "      --owner ID          export as this owner (sets the parameter \"owner\")\n"
             "  -o, --output FILE       write to FILE, atomically; no partial file on failure\n"
             "  -h, --help              this text\n\n"
@@ -156,10 +157,11 @@ static void out_abort(out_file *o)
 
 /* Parses the command line into kind, params (jansson object), owner, output. */
 static int parse_args(int argc, char **argv, const char **kind, json_t *params, const char **owner,
-                      const char **output)
+                      const char **output, const char **format)
 {
     static const struct option opts[] = {
         {"param", required_argument, NULL, 'p'},
+        {"format", required_argument, NULL, 'f'},
         {"owner", required_argument, NULL, 'O'},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
@@ -169,7 +171,7 @@ static int parse_args(int argc, char **argv, const char **kind, json_t *params, 
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "p:o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:o:f:h", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (cli_param_add(params, optarg, &err) < 0)
@@ -181,6 +183,13 @@ static int parse_args(int argc, char **argv, const char **kind, json_t *params, 
         case 'o':
             *output = optarg;
             break;
+        case 'f': {
+            export_format f;
+            if (export_format_parse(optarg, &f, &err) < 0)
+                return cli_usage_error("stream", "--format: %s", err.msg);
+            *format = optarg;
+            break;
+        }
         case 'h':
             usage(stdout);
             return -1;
@@ -230,7 +239,7 @@ int cmd_stream(int argc, char **argv)
     eq_config cfg;
     eq_err err;
     json_t *params = json_object();
-    const char *kind_name = NULL, *owner = NULL, *output = NULL;
+    const char *kind_name = NULL, *owner = NULL, *output = NULL, *format = NULL;
     char *given = NULL;
     PGconn *qconn = NULL;
     export_kind kind;
@@ -246,7 +255,7 @@ int cmd_stream(int argc, char **argv)
         fprintf(stderr, "exportq: out of memory\n");
         return CLI_FAIL;
     }
-    a = parse_args(argc, argv, &kind_name, params, &owner, &output);
+    a = parse_args(argc, argv, &kind_name, params, &owner, &output, &format);
     if (a != 0) {
         json_decref(params);
         return a < 0 ? CLI_OK : a;
@@ -272,19 +281,34 @@ int cmd_stream(int argc, char **argv)
         goto fail;
     PQfinish(qconn); /* not held for the length of the stream */
     qconn = NULL;
+    /* --format, else the kind's default; one the kind offers */
+    if (format && export_format_parse(format, &kind.options.format, &err) < 0)
+        goto fail;
+    if (!(kind.options.formats & EXPORT_FORMAT_BIT(kind.options.format))) {
+        eq_fail(&err, EQ_ERR_INVALID, "kind '%s' does not offer format %s", kind.name,
+                export_format_name(kind.options.format));
+        goto fail;
+    }
     {
         export_spec spec = {.source_url = cfg.source_database_url,
                             .app_role = "stream",
                             .function = kind.function,
                             .options = kind.options,
                             .params_json = given,
-                            .owner = owner};
+                            .owner = owner,
+                            .tmpdir = cfg.tmpdir};
         if (out_open(&out, output, &err) < 0 || export_open(&spec, fd_sink, &out, &x, &err) < 0)
             goto fail;
     }
     if (pump(x, &err) < 0 || out_commit(&out, output, &err) < 0)
         goto fail;
-    eq_info(ctx, "streamed %llu rows, %llu CSV bytes, %llu bytes written to %s",
+    {
+        char warning[1024];
+        export_warning(x, warning, sizeof warning);
+        if (warning[0])
+            eq_warn(ctx, "%s", warning);
+    }
+    eq_info(ctx, "streamed %llu rows, %llu COPY bytes, %llu bytes written to %s",
             (unsigned long long)export_rows(x), (unsigned long long)export_bytes_csv(x),
             (unsigned long long)export_bytes_out(x), output ? output : "stdout");
     rc = CLI_OK;

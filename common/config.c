@@ -112,6 +112,19 @@ static const setting settings[] = {
      "bytes for every part buffer of one export; part size and parts in flight adapt"},
     {"EXPORTQ_SMTP_TIMEOUT", T_INT, OFF(smtp_timeout), "120", 5, 3600, NULL,
      "seconds one mail delivery may take in all (connect excepted); the mail lease is longer"},
+    {"EXPORTQ_TMPDIR", T_STR, OFF(tmpdir), NULL, 0, 0, NULL,
+     "directory where xlsx workbooks are built before upload; $TMPDIR or /tmp when unset"},
+    {"EXPORTQ_MAIL_TEMPLATES", T_STR, OFF(mail_templates), NULL, 0, 0, NULL,
+     "directory with success.txt, success.html, failure.txt, failure.html overriding the built-in mails"},
+    {"EXPORTQ_PRODUCT_NAME", T_STR, OFF(product_name), "exportq", 0, 0, NULL, "product name shown in mails"},
+    {"EXPORTQ_WEBHOOK_URL", T_STR, OFF(webhook_url), NULL, 0, 0, NULL,
+     "http(s) URL that receives every job's finished events (always allowed, loopback included)"},
+    {"EXPORTQ_WEBHOOK_SECRET", T_SECRET, OFF(webhook_secret), NULL, 0, 0, NULL,
+     "HMAC-SHA256 key of the Exportq-Signature header; required when any webhook URL is set"},
+    {"EXPORTQ_WEBHOOK_ALLOWED_HOSTS", T_STR, OFF(webhook_allowed_hosts), NULL, 0, 0, NULL,
+     "comma-separated hosts (or *.domain) a kind's options.webhook_url may name; none when unset"},
+    {"EXPORTQ_WEBHOOK_TIMEOUT", T_INT, OFF(webhook_timeout), "10", 1, 60, NULL,
+     "seconds one webhook delivery attempt may take"},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -307,6 +320,42 @@ int eq_config_load(eq_config *cfg, const char *file, eq_err *err)
     if (cfg->s3_bucket && (strlen(cfg->s3_bucket) < 3 || strlen(cfg->s3_bucket) > 63 ||
                            strspn(cfg->s3_bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") != strlen(cfg->s3_bucket))) {
         eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_S3_BUCKET: '%s' is not a valid bucket name", cfg->s3_bucket);
+        goto fail;
+    }
+    if (cfg->tmpdir && (cfg->tmpdir[0] != '/' || access(cfg->tmpdir, W_OK | X_OK) != 0)) {
+        eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_TMPDIR: '%s' must be an absolute path to a writable directory",
+                cfg->tmpdir);
+        goto fail;
+    }
+    if (cfg->mail_templates && access(cfg->mail_templates, R_OK | X_OK) != 0) {
+        eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_MAIL_TEMPLATES: '%s' is not a readable directory", cfg->mail_templates);
+        goto fail;
+    }
+    if (cfg->product_name && (strlen(cfg->product_name) > 100 || strpbrk(cfg->product_name, "\r\n\t\x7f"))) {
+        eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_PRODUCT_NAME: at most 100 characters without control characters");
+        goto fail;
+    }
+    for (const char *p = cfg->product_name; p && *p; p++) {
+        if ((unsigned char)*p < 0x20) {
+            eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_PRODUCT_NAME: at most 100 characters without control characters");
+            goto fail;
+        }
+    }
+    if (cfg->webhook_url) {
+        bool ok = strncmp(cfg->webhook_url, "http://", 7) == 0 || strncmp(cfg->webhook_url, "https://", 8) == 0;
+        for (const char *p = cfg->webhook_url; ok && *p; p++)
+            ok = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f;
+        if (!ok || strlen(cfg->webhook_url) > 2048) {
+            eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_WEBHOOK_URL: must be an http:// or https:// URL");
+            goto fail;
+        }
+        if (!cfg->webhook_secret) {
+            eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_WEBHOOK_SECRET is required when EXPORTQ_WEBHOOK_URL is set");
+            goto fail;
+        }
+    }
+    if (cfg->webhook_secret && strlen(cfg->webhook_secret) < 16) {
+        eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_WEBHOOK_SECRET: at least 16 characters");
         goto fail;
     }
     if (!cfg->source_database_url && cfg->database_url &&

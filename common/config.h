@@ -63,6 +63,13 @@ typedef struct eq_config {
     char *metrics_listen;      /* EXPORTQ_METRICS_LISTEN: worker /metrics address, NULL = off */
     long upload_memory;        /* EXPORTQ_UPLOAD_MEMORY: bytes for every part buffer of a job */
     int smtp_timeout;          /* EXPORTQ_SMTP_TIMEOUT: seconds one delivery may take in all */
+    char *tmpdir;              /* EXPORTQ_TMPDIR: where xlsx workbooks are built, NULL = $TMPDIR or /tmp */
+    char *mail_templates;      /* EXPORTQ_MAIL_TEMPLATES: directory of mail templates, NULL = built-in */
+    char *product_name;        /* EXPORTQ_PRODUCT_NAME: the name in mails */
+    char *webhook_url;         /* EXPORTQ_WEBHOOK_URL: the operator's receiver, NULL = none */
+    char *webhook_secret;      /* EXPORTQ_WEBHOOK_SECRET (secret): signs every webhook */
+    char *webhook_allowed_hosts; /* EXPORTQ_WEBHOOK_ALLOWED_HOSTS: hosts a kind's webhook_url may name */
+    int webhook_timeout;       /* EXPORTQ_WEBHOOK_TIMEOUT: seconds per delivery attempt */
 } eq_config;
 
 enum {

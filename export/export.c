@@ -4,33 +4,38 @@
 #include <stdlib.h>
 
 #include "common/pg.h"
+#include "export/export_output.h"
+#include "export/export_query.h"
 
 struct export_stream {
     PGconn *conn;
     bool own_conn;
     export_source *src;
-    export_filter *filter;
-    bool dirty; /* written to the filters since the last flush */
-    bool done;  /* COPY ended and the filters were finished */
+    export_output *output;
+    export_columns cols; /* xlsx: the columns' names and types */
+    bool dirty;    /* written to the filters since the last flush */
+    bool draining; /* COPY ended; the output still hands its file over (xlsx) */
+    bool done;     /* COPY ended and the output was finished */
 };
 
 /* The statement the kind runs, in the format its options ask for. */
-static int build_statement(const export_stream *x, const export_spec *spec, char **sql, eq_err *err)
+static int build_statement(export_stream *x, const export_spec *spec, char **sql, eq_err *err)
 {
     char *params = NULL;
     int rc;
     if (export_params_build(spec->params_json, spec->owner && *spec->owner ? spec->owner : NULL, &params, err) < 0)
         return -1;
-    rc = export_build_copy_sql(x->conn, spec->function, params, spec->options.header, sql, err);
+    rc = export_query_build(x->conn, spec->options.format, spec->function, params, spec->options.header, sql,
+                            &x->cols, err);
     free(params);
     return rc;
 }
 
-/* The output chain the kind's options ask for. */
+/* The output chain the format and the kind's options ask for. */
 static int build_chain(export_stream *x, const export_spec *spec, export_sink_fn sink, void *sink_ctx,
                        eq_err *err)
 {
-    return export_filter_new(&spec->options, sink, sink_ctx, &x->filter, err);
+    return export_output_new(&spec->options, &x->cols, spec->tmpdir, sink, sink_ctx, &x->output, err);
 }
 
 int export_open(const export_spec *spec, export_sink_fn sink, void *sink_ctx, export_stream **out, eq_err *err)
@@ -58,7 +63,9 @@ int export_open(const export_spec *spec, export_sink_fn sink, void *sink_ctx, ex
     if (build_statement(x, spec, &sql, err) < 0 || build_chain(x, spec, sink, sink_ctx, err) < 0 ||
         export_source_start(x->conn, sql, &x->src, err) < 0)
         goto fail;
-    export_source_set_header(x->src, spec->options.header);
+    /* only csv and tsv have a header line in the COPY output */
+    export_source_set_header(x->src, spec->options.header && (spec->options.format == EXPORT_FORMAT_CSV ||
+                                                               spec->options.format == EXPORT_FORMAT_TSV));
     free(sql);
     *out = x;
     return 0;
@@ -74,16 +81,31 @@ int export_next(export_stream *x, eq_err *err)
     int r;
     if (x->done)
         return EXPORT_DONE;
+    if (x->draining) { /* one piece of the finished file per call */
+        r = export_output_drain(x->output, err);
+        if (r < 0)
+            return -1;
+        if (r > 0)
+            return EXPORT_READY;
+        x->draining = false;
+        x->done = true;
+        return EXPORT_DONE;
+    }
     r = export_source_read(x->src, &c, err);
     if (r == EXPORT_READY) {
-        if (export_filter_write(x->filter, c.data, c.len, err) < 0)
+        if (export_output_write(x->output, c.data, c.len, err) < 0)
             return -1;
         x->dirty = true;
     } else if (r == EXPORT_DONE) {
-        if (export_filter_finish(x->filter, err) < 0)
+        int f = export_output_finish(x->output, err);
+        if (f < 0)
             return -1;
-        x->done = true;
         x->dirty = false;
+        if (f > 0) {
+            x->draining = true;
+            return EXPORT_READY;
+        }
+        x->done = true;
     }
     return r;
 }
@@ -92,7 +114,7 @@ int export_flush(export_stream *x, eq_err *err)
 {
     if (!x->dirty || x->done)
         return 0;
-    if (export_filter_flush(x->filter, err) < 0)
+    if (export_output_flush(x->output, err) < 0)
         return -1;
     x->dirty = false;
     return 0;
@@ -130,7 +152,15 @@ uint64_t export_bytes_csv(const export_stream *x)
 
 uint64_t export_bytes_out(const export_stream *x)
 {
-    return x && x->filter ? export_filter_bytes_out(x->filter) : 0;
+    return x ? export_output_bytes(x->output) : 0;
+}
+
+void export_warning(const export_stream *x, char *out, size_t outsz)
+{
+    if (outsz)
+        out[0] = '\0';
+    if (x)
+        export_output_warning(x->output, out, outsz);
 }
 
 void export_close(export_stream *x)
@@ -138,7 +168,8 @@ void export_close(export_stream *x)
     if (!x)
         return;
     export_source_free(x->src); /* cancels and drains an unfinished COPY */
-    export_filter_free(x->filter);
+    export_output_free(x->output); /* removes an xlsx temporary file */
+    export_columns_cleanup(&x->cols);
     if (x->own_conn)
         PQfinish(x->conn);
     free(x);

@@ -23,8 +23,11 @@
  * builds a COPY or a filter chain.
  *
  * Extension points (where later features plug in, without new front-end code):
- * - formats (tsv, jsonl, xlsx): the statement and the chain are chosen in one
- *   place (export.c: build_statement / build_chain) from spec->options;
+ * - formats (csv, tsv, jsonl, xlsx; options.format): the statement
+ *   (export_query) and the output (export_output) are chosen in one place
+ *   (export.c: build_statement / build_chain). xlsx is built in a temporary
+ *   file while the COPY runs; after it, export_next hands the file to the sink
+ *   one piece per call (EXPORT_READY) before EXPORT_DONE;
  * - parallel ranges sharing a snapshot: spec->snapshot (NULL today) names an
  *   exported snapshot; export_open on each range's connection will import it
  *   before the COPY, so k ranges are k export_open calls with the same spec
@@ -54,10 +57,12 @@ typedef struct export_spec {
     const char *source_url;  /*   a connection of its own to this URL */
     const char *app_role;    /* application_name suffix of an own connection ("stream") */
     const char *function;    /* the kind's function, as the catalog gives it (export_kind.function) */
-    export_options options;  /* the kind's options; a front end may turn gzip on or off */
+    export_options options;  /* the kind's options; a front end may turn gzip on or off, and
+                                sets options.format to the format of this export */
     const char *params_json; /* the caller's parameters, a JSON object text; NULL = {} */
     const char *owner;       /* bound as params.owner; NULL or "" = no owner */
     const char *snapshot;    /* reserved for parallel ranges (must be NULL today) */
+    const char *tmpdir;      /* xlsx: where the workbook is built (EXPORTQ_TMPDIR); NULL = $TMPDIR */
 } export_spec;
 
 typedef struct export_stream export_stream;
@@ -91,6 +96,10 @@ bool export_done(const export_stream *x);
 uint64_t export_rows(const export_stream *x);      /* data rows so far */
 uint64_t export_bytes_csv(const export_stream *x); /* COPY bytes so far (header included) */
 uint64_t export_bytes_out(const export_stream *x); /* bytes handed to the sink so far */
+
+/* A warning for the job once done ("" when none): xlsx cells cut at 32,767
+ * characters. */
+void export_warning(const export_stream *x, char *out, size_t outsz);
 
 /* Frees the stream: cancels and drains an unfinished COPY, closes an own
  * connection. */

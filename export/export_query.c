@@ -200,7 +200,7 @@ int export_query_build(PGconn *conn, export_format f, const char *function_name,
         break;
     case EXPORT_FORMAT_JSONL:
         rc = eq_buf_printf(&q, err,
-                           "COPY (SELECT to_jsonb(t)::text FROM (SELECT * FROM %s(%s::jsonb)) t) TO STDOUT "
+                           "COPY (SELECT to_jsonb(t.*)::text FROM (SELECT * FROM %s(%s::jsonb)) t) TO STDOUT "
                            "WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')",
                            function_name, lit);
         break;

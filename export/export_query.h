@@ -2,8 +2,9 @@
  *
  *   csv   COPY (SELECT * FROM fn(P::jsonb)) TO STDOUT WITH (FORMAT csv, HEADER h)
  *   tsv   the same WITH (FORMAT csv, HEADER h, DELIMITER E'\t')
- *   jsonl COPY (SELECT to_jsonb(t)::text FROM (SELECT * FROM fn(P::jsonb)) t)
+ *   jsonl COPY (SELECT to_jsonb(t.*)::text FROM (SELECT * FROM fn(P::jsonb)) t)
  *           TO STDOUT WITH (FORMAT csv, QUOTE E'\x01', DELIMITER E'\x02')
+ *         (t.* is the whole row even when a column is named t.)
  *         PostgreSQL renders each row as JSON itself (to_jsonb: numbers stay
  *         numbers, json/jsonb nested, NULL null). The CSV options with a quote
  *         and a delimiter that JSON text never holds raw (it escapes every

@@ -35,6 +35,7 @@ struct xlsx_writer {
     int fd;              /* the finished file, read by drain */
     bool closed;         /* workbook_close ran */
     char *cell;          /* CELL_BUF */
+    char *esc;           /* 2 * CELL_BUF: a string with literal _xHHHH_ escaped */
     char *chunk;         /* XLSX_CHUNK */
     uint64_t bytes_out;
     export_sink_fn sink;
@@ -103,8 +104,9 @@ int xlsx_writer_new(const char *tmpdir, size_t ncols, const char *const *names, 
     w->names = calloc(ncols, sizeof *w->names);
     w->types = calloc(ncols, sizeof *w->types);
     w->cell = malloc(CELL_BUF);
+    w->esc = malloc(2 * CELL_BUF);
     w->chunk = malloc(XLSX_CHUNK);
-    if (!w->names || !w->types || !w->cell || !w->chunk)
+    if (!w->names || !w->types || !w->cell || !w->esc || !w->chunk)
         goto nomem;
     for (size_t c = 0; c < ncols; c++) {
         w->names[c] = strndup(names[c] ? names[c] : "", NAME_MAX_BYTES);
@@ -223,6 +225,41 @@ static int sig_digits(const char *s)
     return frac ? n - trailing_zeros : n;
 }
 
+static bool is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* Excel reads "_xHHHH_" in a string as the character U+HHHH (ECMA-376
+ * ST_Xstring; libxlsxwriter writes control characters so). A literal one in
+ * the data is kept literal by escaping its '_' as "_x005F_". Returns the text
+ * to write: s itself, or w->esc. */
+static const char *escape_xstring(xlsx_writer *w, const char *s, size_t n)
+{
+    size_t o = 0;
+    bool any = false;
+    for (size_t i = 0; i + 7 <= n; i++) {
+        if (s[i] == '_' && s[i + 1] == 'x' && is_hex(s[i + 2]) && is_hex(s[i + 3]) && is_hex(s[i + 4]) &&
+            is_hex(s[i + 5]) && s[i + 6] == '_') {
+            any = true;
+            break;
+        }
+    }
+    if (!any)
+        return s;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '_' && i + 7 <= n && s[i + 1] == 'x' && is_hex(s[i + 2]) && is_hex(s[i + 3]) &&
+            is_hex(s[i + 4]) && is_hex(s[i + 5]) && s[i + 6] == '_') {
+            memcpy(w->esc + o, "_x005F_", 7); /* the '_' itself; "xHHHH_" follows as it is */
+            o += 7;
+            continue;
+        }
+        w->esc[o++] = s[i];
+    }
+    w->esc[o] = '\0';
+    return w->esc;
+}
+
 static bool digits(const char *s, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -332,7 +369,7 @@ static int write_cell(xlsx_writer *w, lxw_row_t row, size_t col, size_t n, bool 
     n = cut_utf16(w->cell, n, &was_cut);
     if (n == 0)
         return 0; /* an empty string: an empty cell */
-    e = worksheet_write_string(w->ws, row, c, w->cell, NULL);
+    e = worksheet_write_string(w->ws, row, c, escape_xstring(w, w->cell, n), NULL);
     if (was_cut) {
         if (w->cut++ == 0) {
             w->cut_row = w->rows + 1;
@@ -464,6 +501,7 @@ void xlsx_writer_free(xlsx_writer *w)
     free(w->names);
     free(w->types);
     free(w->cell);
+    free(w->esc);
     free(w->chunk);
     free(w);
 }

@@ -67,6 +67,7 @@ typedef struct http_req {
     http_stream *stream;
     bool stream_slot; /* counted in metrics.streams_active */
     bool stream_gzip;
+    int stream_format;   /* export_format negotiated from Accept */
     char filename[EXPORT_KIND_FILENAME_MAX + 1];
     char method[8];
     char path[160];

@@ -116,6 +116,7 @@ enum MHD_Result http_jobs_create(http_server *s, struct MHD_Connection *c, http_
                             .email = req.email[0] ? req.email : NULL,
                             .owner = r->owner,
                             .idempotency_key = idem,
+                            .format = req.format[0] ? req.format : NULL,
                             .existing = &existing};
     if (queue_enqueue(conn, &q, &id, &err) < 0) {
         if (err.code == EQ_ERR_INVALID)

@@ -1,6 +1,8 @@
 /* http_request.c - see http_request.h */
 #include "http/http_request.h"
 
+#include "export/export_format.h"
+
 #include "mail/mail_message.h"
 
 #include <ctype.h>
@@ -96,7 +98,7 @@ int http_params_bind_owner(json_t *params, const char *owner, http_problem *p)
 int http_export_req_parse(const char *body, size_t len, http_export_req *out, http_problem *p)
 {
     json_error_t jerr;
-    json_t *doc = NULL, *kind, *params, *email;
+    json_t *doc = NULL, *kind, *params, *email, *format;
     const char *key;
     json_t *value;
 
@@ -112,9 +114,10 @@ int http_export_req_parse(const char *body, size_t len, http_export_req *out, ht
         goto fail;
     }
     json_object_foreach(doc, key, value) {
-        if (strcmp(key, "kind") != 0 && strcmp(key, "params") != 0 && strcmp(key, "email") != 0) {
-            http_problem_set(p, 400, "invalid_request", "unknown member '%.64s' (expected kind, params, email)",
-                             key);
+        if (strcmp(key, "kind") != 0 && strcmp(key, "params") != 0 && strcmp(key, "email") != 0 &&
+            strcmp(key, "format") != 0) {
+            http_problem_set(p, 400, "invalid_request",
+                             "unknown member '%.64s' (expected kind, params, email, format)", key);
             goto fail;
         }
     }
@@ -136,6 +139,17 @@ int http_export_req_parse(const char *body, size_t len, http_export_req *out, ht
         if (http_params_validate(params, p) < 0)
             goto fail;
         out->params = json_incref(params);
+    }
+
+    format = json_object_get(doc, "format");
+    if (format && !json_is_null(format)) {
+        export_format f;
+        eq_err ferr;
+        if (!json_is_string(format) || export_format_parse(json_string_value(format), &f, &ferr) < 0) {
+            http_problem_set(p, 400, "invalid_format", "format must be one of csv, tsv, jsonl, xlsx");
+            goto fail;
+        }
+        snprintf(out->format, sizeof out->format, "%s", export_format_name(f));
     }
 
     email = json_object_get(doc, "email");

@@ -44,9 +44,11 @@ typedef struct http_export_req {
     char kind[64];
     json_t *params; /* always an object after a successful parse */
     char email[HTTP_EMAIL_MAX + 1]; /* "" when none */
+    char format[8];                 /* "" = the kind's default; else csv, tsv, jsonl, xlsx */
 } http_export_req;
 
-/* Parses and validates {"kind": str, "params": {..scalars..}, "email": str}.
+/* Parses and validates {"kind": str, "params": {..scalars..}, "email": str,
+ * "format": str}.
  * Unknown members are refused (a typo should not silently drop a setting). */
 int http_export_req_parse(const char *body, size_t len, http_export_req *out, http_problem *p) EQ_MUST;
 void http_export_req_cleanup(http_export_req *req);

@@ -33,7 +33,8 @@ static int sink(void *ctx, const void *data, size_t len, eq_err *err)
 }
 
 int http_stream_start(const char *source_url, const export_kind *kind, const char *params_json,
-                      const char *owner, bool gzip, const char *ctx, http_stream **out, eq_err *err)
+                      const char *owner, bool gzip, const char *tmpdir, const char *ctx, http_stream **out,
+                      eq_err *err)
 {
     http_stream *s;
     export_spec spec = {.source_url = source_url,
@@ -41,7 +42,8 @@ int http_stream_start(const char *source_url, const export_kind *kind, const cha
                         .function = kind->function,
                         .options = kind->options,
                         .params_json = params_json,
-                        .owner = owner};
+                        .owner = owner,
+                        .tmpdir = tmpdir};
 
     *out = NULL;
     s = calloc(1, sizeof *s);

@@ -41,7 +41,8 @@ enum { HTTP_PUMP_DATA = 1, HTTP_PUMP_WOULD_BLOCK = 2, HTTP_PUMP_DONE = 3 };
  * bound over params_json, the kind's COPY and filters). gzip: compress the
  * output (Content-Encoding). `ctx` is a log context ("kind=x owner=y"), copied. */
 int http_stream_start(const char *source_url, const export_kind *kind, const char *params_json,
-                      const char *owner, bool gzip, const char *ctx, http_stream **out, eq_err *err) EQ_MUST;
+                      const char *owner, bool gzip, const char *tmpdir, const char *ctx, http_stream **out,
+                      eq_err *err) EQ_MUST;
 
 /* Moves output from the source through the filters into the pending buffer
  * until something is pending (HTTP_PUMP_DATA), the source would block with

@@ -83,25 +83,48 @@ static int stream_open(http_server *s, struct MHD_Connection *c, http_req *r, ht
     http_dbpool_put(s->pool, conn);
     conn = NULL;
 
+    /* the format: Accept with q-values among the kind's formats; none or
+     * star/star = the kind's default; nothing acceptable = 406 */
+    {
+        export_format f;
+        if (export_format_negotiate(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT),
+                                    kind.options.formats, kind.options.format, &f) < 0) {
+            char offered[96] = "";
+            for (int i = 0; i < EXPORT_FORMAT_COUNT; i++) {
+                if (kind.options.formats & EXPORT_FORMAT_BIT(i)) {
+                    size_t n = strlen(offered);
+                    snprintf(offered + n, sizeof offered - n, "%s%s", n ? ", " : "",
+                             export_format_mime((export_format)i));
+                }
+            }
+            http_problem_set(p, 406, "not_acceptable", "kind '%s' offers none of the types in Accept (it offers: %s)",
+                             kind.name, offered);
+            goto out;
+        }
+        kind.options.format = f;
+        r->stream_format = (int)f;
+    }
     /* Content-Encoding: gzip makes the representation gzip; what the user
-     * saves is the CSV, so the file name is the uncompressed one */
+     * saves is the file, so the file name is the uncompressed one (xlsx is
+     * a zip already: never gzipped) */
     r->stream_gzip =
-        kind.options.gzip ||
-        http_accepts_gzip(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
+        export_format_has_gzip(kind.options.format) &&
+        (kind.options.gzip ||
+         http_accepts_gzip(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING)));
     {
         export_kind plain = kind;
         plain.options.gzip = false;
         if (export_kind_filename(&plain, r->filename, sizeof r->filename, &err) < 0)
-            snprintf(r->filename, sizeof r->filename, "export.csv");
+            snprintf(r->filename, sizeof r->filename, "export%s", export_format_extension(kind.options.format));
     }
     params = json_dumps(a.params, JSON_COMPACT);
     if (!params) {
         http_problem_set(p, 500, "internal", "out of memory");
         goto out;
     }
-    snprintf(ctx, sizeof ctx, "kind=%s owner=%s", kind.name, r->owner);
+    snprintf(ctx, sizeof ctx, "kind=%s owner=%s format=%s", kind.name, r->owner, export_format_name(kind.options.format));
     if (http_stream_start(s->cfg->source_database_url ? s->cfg->source_database_url : s->cfg->database_url,
-                          &kind, params, r->owner, r->stream_gzip, ctx, &r->stream, &err) < 0) {
+                          &kind, params, r->owner, r->stream_gzip, s->cfg->tmpdir, ctx, &r->stream, &err) < 0) {
         http_problem_from_err(p, r, &err);
         goto out;
     }
@@ -124,12 +147,18 @@ static enum MHD_Result stream_respond(struct MHD_Connection *c, http_req *r)
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, http_stream_reader, r->stream, NULL);
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/csv; charset=utf-8");
+    {
+        export_format f = (export_format)r->stream_format;
+        char ctype[128];
+        snprintf(ctype, sizeof ctype, "%s%s", export_format_mime(f),
+                 f == EXPORT_FORMAT_CSV || f == EXPORT_FORMAT_TSV ? "; charset=utf-8" : "");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    }
     if (http_content_disposition(r->filename, disp, sizeof disp) == 0)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
     if (r->stream_gzip)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept, Accept-Encoding");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     ret = MHD_queue_response(c, MHD_HTTP_OK, resp);

@@ -201,13 +201,17 @@ static int export_to_s3(run_state *rs, const char *key, const export_options *op
     export_spec spec = {.function = rs->job->function,
                         .options = *opts,
                         .params_json = rs->job->params,
-                        .owner = rs->job->owner};
+                        .owner = rs->job->owner,
+                        .tmpdir = ctx->cfg->tmpdir};
+    const char *ctype = opts->gzip && export_format_has_gzip(opts->format) ? "application/gzip"
+                        : opts->format == EXPORT_FORMAT_CSV             ? NULL /* text/csv; charset=utf-8 */
+                                                                        : export_format_mime(opts->format);
 
     if (ensure_source(ctx, err) < 0)
         return -1;
     spec.conn = *ctx->sconn;
-    if (s3_upload_new(ctx->s3, key, opts->gzip ? "application/gzip" : NULL, NULL, (size_t)ctx->cfg->part_size,
-                      ctx->cfg->upload_concurrency, &rs->up, err) < 0)
+    if (s3_upload_new(ctx->s3, key, ctype, NULL, (size_t)ctx->cfg->part_size, ctx->cfg->upload_concurrency, &rs->up,
+                      err) < 0)
         return -1;
     if (s3_upload_set_memory(rs->up, (size_t)ctx->cfg->upload_memory, err) < 0)
         return -1;
@@ -244,6 +248,16 @@ static int export_to_s3(run_state *rs, const char *key, const export_options *op
     record_written(rs, key);
     if (s3_upload_finish(rs->up, err) < 0)
         return -1;
+    {
+        char warning[QUEUE_ERROR_MAX];
+        eq_err w;
+        export_warning(rs->x, warning, sizeof warning);
+        if (warning[0]) {
+            eq_warn(rs->logctx, "%s", warning);
+            if (queue_set_warning(ctx->qconn, rs->job, warning, &w) < 0)
+                eq_warn(rs->logctx, "could not record the warning: %s", w.msg);
+        }
+    }
     return 0;
 }
 
@@ -272,20 +286,27 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
     job_outcome out = JOB_FAILED;
     long long t0 = job_now_ms();
     eq_err e;
+    int frc;
 
     memset(&rs, 0, sizeof rs);
     rs.ctx = ctx;
     rs.job = job;
     rs.last_hb_ok_ms = t0;
     rs.next_hb_ms = t0 + HEARTBEAT_MS;
-    snprintf(rs.logctx, sizeof rs.logctx, "job=%lld attempt=%d kind=%s", job->id, job->attempt, job->kind);
+    snprintf(rs.logctx, sizeof rs.logctx, "job=%lld attempt=%d kind=%s format=%s", job->id, job->attempt, job->kind,
+             job->format[0] ? job->format : "csv");
     eq_err_clear(err);
 
     memset(&kind, 0, sizeof kind);
     snprintf(kind.name, sizeof kind.name, "%s", job->kind);
     snprintf(kind.filename, sizeof kind.filename, "%s", job->filename);
-    if (export_options_parse(job->options, &kind.options, err) < 0 ||
-        export_kind_filename(&kind, fname, sizeof fname, err) < 0 ||
+    frc = export_options_parse(job->options, &kind.options, err);
+    if (frc == 0) { /* the job's format, resolved at enqueue; none: enqueued before formats = csv */
+        kind.options.format = EXPORT_FORMAT_CSV;
+        if (job->format[0])
+            frc = export_format_parse(job->format, &kind.options.format, err);
+    }
+    if (frc < 0 || export_kind_filename(&kind, fname, sizeof fname, err) < 0 ||
         object_key_build(ctx->cfg->s3_prefix, job->owner, job->id, job->object_token, fname, key, sizeof key, err) < 0 ||
         object_key_dir(ctx->cfg->s3_prefix, job->owner, job->id, job->object_token, dir, sizeof dir, err) < 0) {
         err->retryable = false;
