@@ -193,6 +193,18 @@ int queue_release(PGconn *conn, const queue_job *job, eq_err *err)
                        params, job, NULL, 0, err);
 }
 
+int queue_set_estimate(PGconn *conn, const queue_job *job, long long rows, eq_err *err)
+{
+    char id[24], att[16], r[24];
+    const char *params[4] = {id, job->worker, att, r};
+    snprintf(id, sizeof id, "%lld", job->id);
+    snprintf(att, sizeof att, "%d", job->attempt);
+    snprintf(r, sizeof r, "%lld", rows < 0 ? 0 : rows);
+    return fenced_call(conn, "record the row estimate",
+                       "SELECT exportq.set_estimate($1::bigint, $2, $3::int, $4::bigint)", 4, params,
+                       job, NULL, 0, err);
+}
+
 int queue_rescue(PGconn *conn, int max_attempts, int *n, eq_err *err)
 {
     char max[16];
@@ -219,13 +231,21 @@ int queue_set_warning(PGconn *conn, const queue_job *job, const char *warning, e
 
 /* ---- status, cancel, list ---------------------------------------------- */
 
+/* The columns of a status row; position, percent and eta_seconds come from
+ * exportq.progress(), which reads the position snapshot once per call and the
+ * queue's speed once per kind (see schema/004_position.sql). */
 #define STATUS_COLUMNS                                                                          \
-    "j.id, j.kind, j.owner, j.state, exportq.job_position(j), j.rows, j.bytes, j.attempts, "    \
+    "j.id, j.kind, j.owner, j.state, p.position, j.rows, j.bytes, j.attempts, "                 \
     "j.last_error, " QUEUE_EPOCH("j.created_at") ", " QUEUE_EPOCH("j.started_at") ", "          \
     QUEUE_EPOCH("j.finished_at") ", " QUEUE_EPOCH("j.expires_at") ", " QUEUE_EPOCH("j.run_at") \
     ", " QUEUE_EPOCH("j.link_expires_at") ", j.email, j.upload_id, j.object_key, k.filename, "  \
-    "j.mail_state, j.mail_kind, j.format, j.warning "                                           \
+    "j.mail_state, j.mail_kind, j.format, j.warning, j.rows_estimate, p.percent, p.eta_seconds "          \
     "FROM exportq.jobs j LEFT JOIN exportq.kinds k ON k.name = j.kind "
+
+static long long ll_or_null(const PGresult *res, int i, int col)
+{
+    return PQgetisnull(res, i, col) ? -1 : queue_pg_ll(res, i, col);
+}
 
 static void status_from(const PGresult *res, int i, queue_status_row *s)
 {
@@ -234,7 +254,7 @@ static void status_from(const PGresult *res, int i, queue_status_row *s)
     queue_pg_str(res, i, 1, s->kind, sizeof s->kind);
     queue_pg_str(res, i, 2, s->owner, sizeof s->owner);
     queue_pg_str(res, i, 3, s->state, sizeof s->state);
-    s->position = PQgetisnull(res, i, 4) ? -1 : queue_pg_ll(res, i, 4);
+    s->position = ll_or_null(res, i, 4);
     s->rows = queue_pg_ll(res, i, 5);
     s->bytes = queue_pg_ll(res, i, 6);
     s->attempts = (int)queue_pg_ll(res, i, 7);
@@ -253,6 +273,9 @@ static void status_from(const PGresult *res, int i, queue_status_row *s)
     queue_pg_str(res, i, 20, s->mail_kind, sizeof s->mail_kind);
     queue_pg_str(res, i, 21, s->format, sizeof s->format);
     queue_pg_str(res, i, 22, s->warning, sizeof s->warning);
+    s->rows_estimate = ll_or_null(res, i, 23);
+    s->percent = (int)ll_or_null(res, i, 24);
+    s->eta_seconds = ll_or_null(res, i, 25);
 }
 
 int queue_status(PGconn *conn, long long id, queue_status_row *row, eq_err *err)
@@ -261,7 +284,8 @@ int queue_status(PGconn *conn, long long id, queue_status_row *row, eq_err *err)
     const char *params[1] = {ids};
     PGresult *res = NULL;
     snprintf(ids, sizeof ids, "%lld", id);
-    if (queue_exec(conn, "status", "SELECT " STATUS_COLUMNS "WHERE j.id = $1::bigint", 1, params,
+    if (queue_exec(conn, "status", "SELECT " STATUS_COLUMNS
+                   "JOIN exportq.progress(ARRAY[$1::bigint]) p ON p.id = j.id WHERE j.id = $1::bigint", 1, params,
                    &res, err) < 0)
         return -1;
     if (PQntuples(res) == 0) {
@@ -308,16 +332,55 @@ int queue_list(PGconn *conn, const char *owner, int limit, long long before_id,
     snprintf(lim, sizeof lim, "%d", limit);
     snprintf(before, sizeof before, "%lld", before_id > 0 ? before_id : 0);
     if (queue_exec(conn, "list",
+                   "WITH page AS (SELECT q.id FROM exportq.jobs q "
+                   "WHERE ($1::text IS NULL OR q.owner = $1) "
+                   "AND ($2::bigint = 0 OR q.id < $2::bigint) "
+                   "ORDER BY q.id DESC LIMIT $3::int) "
                    "SELECT " STATUS_COLUMNS
-                   "WHERE ($1::text IS NULL OR j.owner = $1) "
-                   "AND ($2::bigint = 0 OR j.id < $2::bigint) "
-                   "ORDER BY j.id DESC LIMIT $3::int",
+                   "JOIN exportq.progress(ARRAY(SELECT id FROM page)) p ON p.id = j.id "
+                   "ORDER BY j.id DESC",
                    3, params, &res, err) < 0)
         return -1;
     got = PQntuples(res);
     for (int i = 0; i < got && i < limit; i++)
         status_from(res, i, &rows[i]);
     *n = got < limit ? got : limit;
+    PQclear(res);
+    return 0;
+}
+
+int queue_positions(PGconn *conn, const long long *ids, int n, long long *positions, eq_err *err)
+{
+    char arr[QUEUE_LIST_MAX * 21 + 3];
+    size_t len = 0;
+    const char *params[1] = {arr};
+    PGresult *res = NULL;
+    if (n < 0 || n > QUEUE_LIST_MAX)
+        return eq_fail(err, EQ_ERR_INVALID, "positions: 0 to %d jobs at a time", QUEUE_LIST_MAX);
+    for (int i = 0; i < n; i++)
+        positions[i] = -1;
+    if (n == 0)
+        return 0;
+    arr[len++] = '{';
+    for (int i = 0; i < n; i++) {
+        int w = snprintf(arr + len, sizeof arr - len, "%s%lld", i ? "," : "", ids[i]);
+        if (w < 0 || (size_t)w >= sizeof arr - len)
+            return eq_fail(err, EQ_ERR_INVALID, "positions: job ids too long");
+        len += (size_t)w;
+    }
+    if (len + 2 > sizeof arr)
+        return eq_fail(err, EQ_ERR_INVALID, "positions: job ids too long");
+    arr[len++] = '}';
+    arr[len] = '\0';
+    if (queue_exec(conn, "positions", "SELECT id, position FROM exportq.positions($1::bigint[])", 1,
+                   params, &res, err) < 0)
+        return -1;
+    for (int r = 0; r < PQntuples(res); r++) {
+        long long id = queue_pg_ll(res, r, 0);
+        for (int i = 0; i < n; i++)
+            if (ids[i] == id)
+                positions[i] = ll_or_null(res, r, 1);
+    }
     PQclear(res);
     return 0;
 }

@@ -93,9 +93,11 @@ typedef struct queue_job {
 
 void queue_job_cleanup(queue_job *job);
 
-/* Claims the next ready job (priority desc, run_at, id) whose owner has fewer
- * than owner_max_running running jobs (<= 0: no cap; jobs without an owner
- * are never capped); one short SKIP LOCKED transaction.
+/* Claims the next ready job (priority desc, turn, run_at, id: owners take
+ * turns within a priority) whose owner has fewer than owner_max_running
+ * running jobs (<= 0: no cap; jobs without an owner are never capped; capped
+ * owners are left out in the candidate query, however many); one short SKIP
+ * LOCKED transaction.
  * On a claim: state running, attempts + 1, lease = now + lease_seconds,
  * *claimed = true and `job` filled (call queue_job_cleanup() after).
  * Nothing ready: *claimed = false, returns 0. worker_id: 1..127 bytes. */
@@ -131,6 +133,10 @@ int queue_set_warning(PGconn *conn, const queue_job *job, const char *warning, e
 /* Graceful drain: back to queued, ready now; this attempt is not counted. */
 int queue_release(PGconn *conn, const queue_job *job, eq_err *err) EQ_MUST;
 
+/* Records the planner's estimate of the export's rows (EXPLAIN at the start
+ * of the attempt): percent = rows / estimate. Fenced like a heartbeat. */
+int queue_set_estimate(PGconn *conn, const queue_job *job, long long rows, eq_err *err) EQ_MUST;
+
 /* Any worker, periodically: running jobs whose lease expired go back to
  * queued with backoff (the lost attempt counts), or to failed when their
  * attempts are used up. *n = how many were rescued. */
@@ -143,7 +149,8 @@ typedef struct queue_status_row {
     char kind[QUEUE_KIND_MAX];
     char owner[QUEUE_OWNER_MAX];
     char state[QUEUE_STATE_MAX];     /* queued running succeeded failed cancelled expired */
-    long long position;              /* queued: 1-based; running: 0; finished: -1 (NULL) */
+    long long position;              /* queued and ready: 1-based, 1 = claimed next; running: 0;
+                                        waiting for run_at, finished: -1 (NULL) */
     long long rows, bytes;
     int attempts;
     char last_error[QUEUE_ERROR_MAX];
@@ -156,6 +163,9 @@ typedef struct queue_status_row {
     char mail_kind[QUEUE_STATE_MAX]; /* success failure, "" = none */
     char format[QUEUE_FORMAT_MAX];   /* "" = csv */
     char warning[QUEUE_ERROR_MAX];   /* "" = none */
+    long long rows_estimate;         /* the planner's estimate at start; -1 = unknown */
+    int percent;                     /* 0..100 (99 at most until succeeded); -1 = unknown */
+    long long eta_seconds;           /* until expected to finish; -1 = unknown */
 } queue_status_row;
 
 /* EQ_ERR_NOT_FOUND when there is no such job. */
@@ -167,7 +177,9 @@ int queue_cancel(PGconn *conn, long long id, bool *ok, eq_err *err) EQ_MUST;
 
 /* An owner's jobs, newest first: up to `limit` (1..QUEUE_LIST_MAX) rows with
  * id < before_id (0 = from the newest) into the caller's array rows[limit];
- * *n = rows filled. Paginate with before_id = rows[*n - 1].id. */
+ * *n = rows filled. Paginate with before_id = rows[*n - 1].id. One query:
+ * the page's positions, percents and ETAs cost about one short index range
+ * per queued job, not a count of the queue (exportq.progress()). */
 int queue_list(PGconn *conn, const char *owner, int limit, long long before_id,
                queue_status_row *rows, int *n, eq_err *err) EQ_MUST;
 
@@ -182,6 +194,14 @@ typedef struct queue_state_count {
 /* Jobs and their bytes by state into out[cap]; *n = states filled (states
  * with no job may be absent). */
 int queue_counts(PGconn *conn, queue_state_count *out, size_t cap, size_t *n, eq_err *err) EQ_MUST;
+
+/* Positions of up to QUEUE_LIST_MAX jobs in one cheap query (for pages that
+ * already hold their rows): positions[i] is the position of ids[i] with the
+ * meaning of queue_status_row.position (-1 = NULL, also for an unknown id).
+ * The cost is one snapshot check plus about one short index range per queued
+ * job, whatever the queue length (exportq.positions()). */
+int queue_positions(PGconn *conn, const long long *ids, int n, long long *positions,
+                    eq_err *err) EQ_MUST;
 
 /* ---- mail bookkeeping -------------------------------------------------- */
 
@@ -280,7 +300,8 @@ int queue_token_revoke(PGconn *conn, long long id, bool *ok, eq_err *err) EQ_MUS
  * API returns): id, kind, owner, state, position, rows, bytes, attempts,
  * last_error, created_at, started_at, finished_at, expires_at, run_at,
  * link_expires_at (RFC 3339 or null), email, mail_state, format, warning
- * (null when none). Never upload ids or object keys. Returns a new reference (json_decref), NULL when out of memory. */
+ * (null when none), rows_estimate, percent, eta_seconds (null when unknown).
+ * Never upload ids or object keys. Returns a new reference (json_decref), NULL when out of memory. */
 json_t *queue_status_json(const queue_status_row *row);
 
 /* SHA-256 of `token` as 64 lowercase hex digits + NUL into hex[65]. */

@@ -15,6 +15,12 @@ static json_t *time_or_null(long long t)
     return iso[0] ? json_string(iso) : json_null();
 }
 
+/* -1 = SQL NULL */
+static json_t *int_or_null(long long v)
+{
+    return v < 0 ? json_null() : json_integer(v);
+}
+
 json_t *queue_status_json(const queue_status_row *s)
 {
     json_t *o = json_object();
@@ -25,7 +31,7 @@ json_t *queue_status_json(const queue_status_row *s)
     bad |= json_object_set_new(o, "kind", json_string(s->kind));
     bad |= json_object_set_new(o, "owner", str_or_null(s->owner));
     bad |= json_object_set_new(o, "state", json_string(s->state));
-    bad |= json_object_set_new(o, "position", s->position < 0 ? json_null() : json_integer(s->position));
+    bad |= json_object_set_new(o, "position", int_or_null(s->position));
     bad |= json_object_set_new(o, "rows", json_integer(s->rows));
     bad |= json_object_set_new(o, "bytes", json_integer(s->bytes));
     bad |= json_object_set_new(o, "attempts", json_integer(s->attempts));
@@ -40,6 +46,9 @@ json_t *queue_status_json(const queue_status_row *s)
     bad |= json_object_set_new(o, "mail_state", str_or_null(s->mail_state));
     bad |= json_object_set_new(o, "format", json_string(s->format[0] ? s->format : "csv"));
     bad |= json_object_set_new(o, "warning", str_or_null(s->warning));
+    bad |= json_object_set_new(o, "rows_estimate", int_or_null(s->rows_estimate));
+    bad |= json_object_set_new(o, "percent", int_or_null(s->percent));
+    bad |= json_object_set_new(o, "eta_seconds", int_or_null(s->eta_seconds));
     if (bad) {
         json_decref(o);
         return NULL;

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/pg.h"
 #include "export/export.h"
+#include "export/export_estimate.h"
 #include "export/export_kind.h"
 #include "export/object_key.h"
 #include "queue/queue_object.h"
@@ -194,6 +195,16 @@ static int ensure_source(job_run_ctx *ctx, eq_err *err)
     return eq_pg_connect(ctx->cfg->source_database_url, "export", ctx->sconn, err);
 }
 
+/* Progress for status: the planner's estimate of the rows (best effort). */
+static void record_estimate(run_state *rs)
+{
+    long long rows = -1;
+    eq_err e;
+    if (export_estimate_rows(*rs->ctx->sconn, rs->job->function, rs->job->params, rs->job->owner, &rows, &e) < 0 ||
+        queue_set_estimate(rs->ctx->qconn, rs->job, rows, &e) < 0)
+        eq_debug(rs->logctx, "no row estimate: %s", e.msg);
+}
+
 /* The export proper. Returns 0 when the object is complete. */
 static int export_to_s3(run_state *rs, const char *key, const export_options *opts, eq_err *err)
 {
@@ -210,6 +221,7 @@ static int export_to_s3(run_state *rs, const char *key, const export_options *op
     if (ensure_source(ctx, err) < 0)
         return -1;
     spec.conn = *ctx->sconn;
+    record_estimate(rs);
     if (s3_upload_new(ctx->s3, key, ctype, NULL, (size_t)ctx->cfg->part_size, ctx->cfg->upload_concurrency, &rs->up,
                       err) < 0)
         return -1;

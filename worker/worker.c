@@ -73,7 +73,7 @@ static int connect_queue(worker_thread *t, bool listen)
             PQfinish(t->qconn);
             t->qconn = NULL;
         }
-        if (eq_pg_connect(t->w->cfg->database_url, "worker", &t->qconn, &err) == 0 &&
+        if (eq_pg_connect(t->w->cfg->database_url, t->index < 0 ? "worker-aux" : "worker", &t->qconn, &err) == 0 &&
             (!listen || queue_listen(t->qconn, &err) == 0))
             return 0;
         eq_warn(t->logctx, "queue database: %s (retrying in %d ms)", err.msg, delay);

@@ -71,36 +71,38 @@ static void test_position(void **state)
     queue_job job = {0};
     (void)state;
     reset();
+    /* ownerless jobs are one owner for turns: within a priority they keep
+     * their enqueue order whatever their run_at */
     long long j1 = enq(NULL, 0, NULL);
     long long j2 = enq(NULL, 5, NULL);
     long long j3 = enq(NULL, 0, NULL);
     long long j4 = enq(NULL, -1, NULL);
     long long j5 = enq(NULL, 5, NULL);
-    /* j5 became ready an hour before j2: same priority, earlier run_at first */
     PQclear(tq(db.conn, "UPDATE exportq.jobs SET run_at = now() - interval '1 hour' WHERE id = %lld", j5));
-    /* claim order: j5, j2 (priority 5), j1, j3 (0), j4 (-1) */
-    assert_int_equal(position(j5), 1);
-    assert_int_equal(position(j2), 2);
+    /* claim order: j2, j5 (priority 5, turns 1 and 4), j1, j3 (0), j4 (-1) */
+    assert_int_equal(position(j2), 1);
+    assert_int_equal(position(j5), 2);
     assert_int_equal(position(j1), 3);
     assert_int_equal(position(j3), 4);
     assert_int_equal(position(j4), 5);
 
     assert_true(claim("w1", 0, &job));
-    assert_int_equal(job.id, j5);
+    assert_int_equal(job.id, j2);
     queue_job_cleanup(&job);
-    assert_int_equal(position(j5), 0); /* running */
-    assert_int_equal(position(j2), 1);
+    assert_int_equal(position(j2), 0); /* running */
+    assert_int_equal(position(j5), 1);
     assert_int_equal(position(j1), 2);
     assert_int_equal(position(j4), 4);
 
-    /* j2 retried later: still first by priority, but not claimable yet */
-    PQclear(tq(db.conn, "UPDATE exportq.jobs SET run_at = now() + interval '1 hour' WHERE id = %lld", j2));
-    assert_int_equal(position(j2), 1);
+    /* j5 waits for a retry time: no position, and the others move up */
+    PQclear(tq(db.conn, "UPDATE exportq.jobs SET run_at = now() + interval '1 hour' WHERE id = %lld", j5));
+    assert_int_equal(position(j5), -1); /* NULL */
+    assert_int_equal(position(j1), 1);
     assert_true(claim("w1", 0, &job));
     assert_int_equal(job.id, j1);
     queue_job_cleanup(&job);
-    assert_int_equal(position(j3), 2);
-    assert_int_equal(position(j4), 3);
+    assert_int_equal(position(j3), 1);
+    assert_int_equal(position(j4), 2);
 
     /* finished jobs have no position */
     bool ok = false;
@@ -108,10 +110,11 @@ static void test_position(void **state)
     assert_int_equal(queue_cancel(db.conn, j3, &ok, &err), 0);
     assert_true(ok);
     assert_int_equal(position(j3), -1); /* NULL */
-    assert_int_equal(position(j4), 2);
+    assert_int_equal(position(j4), 1);
     /* the contract's columns, by name */
     PQclear(tq(db.conn, "SELECT id, kind, owner, state, position, rows, bytes, attempts, last_error, "
-                        "created_at, started_at, finished_at, expires_at FROM exportq.status(%lld)", j4));
+                        "created_at, started_at, finished_at, expires_at, rows_estimate, percent, "
+                        "eta_seconds FROM exportq.status(%lld)", j4));
 }
 
 static void test_dedupe_and_idempotency(void **state)
@@ -460,7 +463,8 @@ static void test_list(void **state)
     assert_int_equal(n, 3);
     assert_int_equal(rows[0].id, ids[4]);
     assert_int_equal(rows[2].id, ids[2]);
-    assert_int_equal(rows[0].position, 5);
+    /* turns: lister's jobs 1..5 in turns 0..4, someone-else's in turn 0 */
+    assert_int_equal(rows[0].position, 6);
     assert_int_equal(queue_list(db.conn, "lister", 3, rows[2].id, rows, &n, &err), 0);
     assert_int_equal(n, 2);
     assert_int_equal(rows[0].id, ids[1]);

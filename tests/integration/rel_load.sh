@@ -35,7 +35,7 @@ ok "2 long exports running"
 
 # connection sampler: "worker+export api" maxima, one line per sample
 ( while :; do
-    psql -XAtq -c "SELECT count(*) FILTER (WHERE application_name IN ('exportq-worker', 'exportq-export')),
+    psql -XAtq -c "SELECT count(*) FILTER (WHERE application_name IN ('exportq-worker', 'exportq-worker-aux', 'exportq-export')),
                           count(*) FILTER (WHERE application_name = 'exportq-api')
                    FROM pg_stat_activity WHERE datname = current_database()" -F ' ' 2>/dev/null
     sleep 0.2
