@@ -53,9 +53,20 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- Inserted rows count one each, up to 65 per statement (enough to tell a
+-- few changes from many: exportq.position_mode).
+CREATE FUNCTION exportq.queue_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(exportq.position_lock_key());
+    PERFORM nextval('exportq.queue_changes') FROM (SELECT 1 FROM new_rows LIMIT 65) x;
+    RETURN NULL;
+END $$;
+
 -- Any change of the queued set but a claim (queued -> running) counts.
 CREATE TRIGGER jobs_queue_insert AFTER INSERT ON exportq.jobs
-    FOR EACH STATEMENT EXECUTE FUNCTION exportq.queue_changed();
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION exportq.queue_inserted();
 CREATE TRIGGER jobs_queue_truncate AFTER TRUNCATE ON exportq.jobs
     FOR EACH STATEMENT EXECUTE FUNCTION exportq.queue_changed();
 CREATE TRIGGER jobs_queue_delete AFTER DELETE ON exportq.jobs
@@ -96,6 +107,7 @@ DECLARE
     v_claims bigint;
     v_ready bigint;
     v_next timestamptz;
+    v_timeout text;
 BEGIN
     IF current_setting('transaction_read_only') = 'on'
        OR current_setting('transaction_isolation') <> 'read committed' THEN
@@ -105,10 +117,18 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock(exportq.position_lock_key() + 1) THEN
         RETURN false;
     END IF;
-    -- no writer in flight: every change counted so far is committed
-    IF NOT pg_try_advisory_lock(exportq.position_lock_key()) THEN
+    -- no writer in flight: every change counted so far is committed. Wait
+    -- for the writers in flight (short transactions) at most 20 ms; new ones
+    -- queue behind this request meanwhile, then go on at once.
+    v_timeout := current_setting('lock_timeout');
+    PERFORM set_config('lock_timeout', '20ms', true);
+    BEGIN
+        PERFORM pg_advisory_lock(exportq.position_lock_key());
+    EXCEPTION WHEN lock_not_available THEN
+        PERFORM set_config('lock_timeout', v_timeout, true);
         RETURN false;
-    END IF;
+    END;
+    PERFORM set_config('lock_timeout', v_timeout, true);
     SELECT c.last_value, k.last_value INTO v_changes, v_claims
       FROM exportq.queue_changes c, exportq.claim_count k;
     PERFORM pg_advisory_unlock(exportq.position_lock_key());
@@ -170,7 +190,10 @@ BEGIN
         claims_since := greatest(v_claims - m.claims, 0);
         RETURN;
     END IF;
-    IF FOUND AND m.ready > small THEN
+    -- stale marks only for a few changes (each off by one at most) on a
+    -- recent snapshot of a large queue; else count
+    IF FOUND AND m.ready > small AND m.taken_at > now() - interval '5 seconds'
+       AND v_changes - m.changes <= 64 THEN
         mode := 'stale';
         claims_since := greatest(v_claims - m.claims, 0);
     ELSE
@@ -293,35 +316,61 @@ LANGUAGE plpgsql AS $$
 DECLARE
     cand record;
     skipped text[] := '{}';
-    capped text[];
     rounds integer := 0;
 BEGIN
     IF p_worker IS NULL OR length(p_worker) NOT BETWEEN 1 AND 127 THEN
         PERFORM exportq.reject('worker id must be 1 to 127 characters');
     END IF;
-    IF p_owner_max IS NOT NULL THEN
-        capped := ARRAY(SELECT r.owner FROM exportq.jobs r
-                         WHERE r.state = 'running' AND r.owner IS NOT NULL
-                         GROUP BY r.owner HAVING count(*) >= p_owner_max);
-    END IF;
     LOOP
         rounds := rounds + 1;
+        -- the capped owners: an uncorrelated subquery, run once per statement
         SELECT j.id, j.owner, j.turn INTO cand FROM exportq.jobs j
          WHERE j.state = 'queued' AND j.run_at <= now()
            AND (j.owner IS NULL OR p_owner_max IS NULL
-                OR NOT (j.owner = ANY (capped) OR j.owner = ANY (skipped)))
+                OR NOT (j.owner = ANY (skipped)
+                        OR j.owner = ANY (ARRAY(SELECT r.owner FROM exportq.jobs r
+                                                 WHERE r.state = 'running' AND r.owner IS NOT NULL
+                                                 GROUP BY r.owner HAVING count(*) >= p_owner_max))))
          ORDER BY -j.priority, j.turn, j.run_at, j.id
          LIMIT 1
          FOR UPDATE SKIP LOCKED;
         IF NOT FOUND THEN
             RETURN;
         END IF;
-        EXIT WHEN cand.owner IS NULL OR p_owner_max IS NULL;
-        -- a new statement (and snapshot) after the lock: sees every claim of
-        -- this owner committed by the claimers that held it before
-        IF pg_try_advisory_xact_lock(hashtext('exportq.owner'), hashtext(cand.owner)) THEN
-            EXIT WHEN (SELECT count(*) FROM exportq.jobs r
-                        WHERE r.state = 'running' AND r.owner = cand.owner) < p_owner_max;
+        -- the owner's lock, then the UPDATE below (a new statement, so a new
+        -- snapshot) counts its running jobs: it sees every claim of this
+        -- owner committed by the claimers that held the lock before
+        IF cand.owner IS NULL OR p_owner_max IS NULL
+           OR pg_try_advisory_xact_lock(hashtext('exportq.owner'), hashtext(cand.owner)) THEN
+            -- bump (only when the row was claimed): the claim counted under the
+            -- writers' shared lock, taken first (see exportq.position_refresh),
+            -- and the turn read by the next enqueues
+            RETURN QUERY
+            WITH c AS (
+                UPDATE exportq.jobs j
+                   SET state = 'running', attempts = j.attempts + 1, worker = p_worker,
+                       lease_expires_at = now() + make_interval(secs => p_lease_seconds),
+                       heartbeat_at = now(), started_at = now(), rows_estimate = NULL
+                 WHERE j.id = cand.id
+                   AND (cand.owner IS NULL OR p_owner_max IS NULL
+                        OR (SELECT count(*) FROM exportq.jobs r
+                             WHERE r.state = 'running' AND r.owner = cand.owner) < p_owner_max)
+                RETURNING j.*),
+            bump AS (
+                SELECT pg_advisory_xact_lock_shared(exportq.position_lock_key()) AS l,
+                       nextval('exportq.claim_count') AS n, setval('exportq.turn_claimed', c.turn) AS t
+                  FROM c)
+            SELECT c.id, c.attempts, c.kind, c.params::text, c.email, c.owner, c.object_token,
+                   (SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname)
+                      FROM pg_catalog.pg_proc p
+                      JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+                     WHERE p.oid = pg_catalog.to_regprocedure(k.function)),
+                   k.filename, k.options::text, c.upload_id,
+                   floor(extract(epoch FROM c.created_at))::bigint
+              FROM c CROSS JOIN bump LEFT JOIN exportq.kinds k ON k.name = c.kind;
+            IF FOUND THEN
+                RETURN;
+            END IF;
         END IF;
         -- lost a race for this owner; only concurrent claimers cause this
         IF rounds >= 64 THEN
@@ -329,26 +378,6 @@ BEGIN
         END IF;
         skipped := skipped || cand.owner;
     END LOOP;
-    -- counted before the row turns running, under the writers' shared lock
-    -- (see exportq.position_refresh); the turn read by the next enqueues
-    PERFORM pg_advisory_xact_lock_shared(exportq.position_lock_key()),
-            nextval('exportq.claim_count'), setval('exportq.turn_claimed', cand.turn);
-    RETURN QUERY
-    WITH c AS (
-        UPDATE exportq.jobs j
-           SET state = 'running', attempts = j.attempts + 1, worker = p_worker,
-               lease_expires_at = now() + make_interval(secs => p_lease_seconds),
-               heartbeat_at = now(), started_at = now(), rows = 0, rows_estimate = NULL
-         WHERE j.id = cand.id
-        RETURNING j.*)
-    SELECT c.id, c.attempts, c.kind, c.params::text, c.email, c.owner, c.object_token,
-           (SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname)
-              FROM pg_catalog.pg_proc p
-              JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-             WHERE p.oid = pg_catalog.to_regprocedure(k.function)),
-           k.filename, k.options::text, c.upload_id,
-           floor(extract(epoch FROM c.created_at))::bigint
-      FROM c LEFT JOIN exportq.kinds k ON k.name = c.kind;
 END $$;
 
 -- ------------------------------------------------------------- progress

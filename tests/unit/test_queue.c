@@ -100,6 +100,15 @@ static void test_status_json(void **state)
     assert_null(json_object_get(o, "upload_id"));
     assert_null(json_object_get(o, "object_key"));
     json_decref(o);
+    /* progress: unknown is null, known is a number */
+    s.rows_estimate = -1;
+    s.percent = -1;
+    s.eta_seconds = 42;
+    o = queue_status_json(&s);
+    assert_true(json_is_null(json_object_get(o, "rows_estimate")));
+    assert_true(json_is_null(json_object_get(o, "percent")));
+    assert_int_equal(json_integer_value(json_object_get(o, "eta_seconds")), 42);
+    json_decref(o);
     /* finished: position null */
     s.position = -1;
     snprintf(s.state, sizeof s.state, "succeeded");
