@@ -23,12 +23,19 @@
 #                               Values must already be URI-encoded (%2F, not /).
 #   s3_put_file KEY FILE        PUT FILE as s3://$EXPORTQ_S3_BUCKET/KEY (fails on non-200)
 #   s3_get_file KEY OUT         GET s3://$EXPORTQ_S3_BUCKET/KEY into OUT (fails on non-200)
-#   s3_list_uploads             ListMultipartUploads XML of the test bucket
+#   s3_list_uploads [PREFIX]    multipart uploads in progress ("KEY<TAB>ID" lines;
+#                               fails on any error; follows the markers)
+#   uploads_under PREFIX        their number (nothing, and failure, on error)
+#   assert_no_uploads PREFIX MSG  none left, after a control upload is seen
 #   psql_q SQL                  run SQL on the test database; unaligned, tuples only
 #   wait_for CMD TIMEOUT_S      poll CMD (a string, eval'd) every 0.1 s until it succeeds
 #   mail_count                  number of messages in $EXPORTQ_TEST_MAILDIR
 #   mail_wait N TIMEOUT_S       wait until at least N messages are there
 #   mail_files                  the .eml paths, oldest first
+#   mails_to ADDR [DIR...]      the .eml paths sent to ADDR
+#   assert_one_mail ADDR MSG [DIR...]  one message, or copies sharing one Message-ID
+#   smtpd_start NAME [HOLD_S]   an SMTP server of the test's own (SMTPD_URL);
+#                               HOLD_S: stores, then holds back the final reply
 #   tmpdir                      this test's temp dir (removed at exit;
 #                               EXPORTQ_KEEP_TMP=1 keeps it)
 #   on_exit CMD                 run CMD (a string) at exit, before the temp dir goes
@@ -174,8 +181,42 @@ s3_get_file() {  # s3_get_file KEY OUT
   [ "$code" = 200 ] || fail "s3_get_file $1: HTTP $code"
 }
 
+# _uri STRING: STRING percent-encoded for a query value (S3's unreserved set kept).
+_uri() { /usr/bin/python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="-_.~"))' "$1"; }
+
+# s3_list_uploads [PREFIX]: every multipart upload in progress under PREFIX (all
+# of the bucket without it), one "KEY<TAB>UPLOAD_ID" a line. Fails (exit 1,
+# nothing printed for the failed page) when S3 answers an error or anything
+# but a ListMultipartUploadsResult, so a broken listing never reads as "none";
+# follows NextKeyMarker/NextUploadIdMarker while IsTruncated.
+# S3_LIST_MAX_UPLOADS sets max-uploads (small values test the paging).
 s3_list_uploads() {
-  s3_curl GET "/$EXPORTQ_S3_BUCKET?uploads"
+  local prefix=${1:-} q page parsed next='' kmark='' umark='' pages=0
+  while :; do
+    q="uploads&prefix=$(_uri "$prefix")"
+    [ -n "${S3_LIST_MAX_UPLOADS:-}" ] && q+="&max-uploads=$S3_LIST_MAX_UPLOADS"
+    [ -n "$kmark" ] && q+="&key-marker=$(_uri "$kmark")&upload-id-marker=$(_uri "$umark")"
+    page=$(s3_curl GET "/$EXPORTQ_S3_BUCKET?$q" -f) || { echo "# s3_list_uploads: the listing failed" >&2; return 1; }
+    parsed=$(/usr/bin/python3 -c '
+import sys, xml.etree.ElementTree as ET
+root = ET.fromstring(sys.stdin.buffer.read())
+ns = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+if root.tag != ns + "ListMultipartUploadsResult":
+    sys.exit("not a ListMultipartUploadsResult: " + root.tag)
+for u in root.findall(ns + "Upload"):
+    print("U	%s	%s" % (u.findtext(ns + "Key"), u.findtext(ns + "UploadId")))
+t = (root.findtext(ns + "IsTruncated") or "false").strip() == "true"
+print("N	%d	%s	%s" % (t, root.findtext(ns + "NextKeyMarker") or "", root.findtext(ns + "NextUploadIdMarker") or ""))
+' <<<"$page") || { echo "# s3_list_uploads: bad reply: $(head -c 300 <<<"$page")" >&2; return 1; }
+    grep '^U' <<<"$parsed" | cut -f2- || true
+    next=$(grep '^N' <<<"$parsed")
+    [ "$(cut -f2 <<<"$next")" = 1 ] || break
+    kmark=$(cut -f3 <<<"$next") umark=$(cut -f4 <<<"$next")
+    [ -n "$kmark" ] || { echo "# s3_list_uploads: truncated without NextKeyMarker" >&2; return 1; }
+    pages=$((pages + 1))
+    [ "$pages" -lt 10000 ] || { echo "# s3_list_uploads: more than 10,000 pages" >&2; return 1; }
+  done
+  return 0
 }
 
 # ---- SMTP -----------------------------------------------------------------------------
@@ -239,7 +280,6 @@ PY
 # s3_list_keys PREFIX: every object key under PREFIX in the test bucket, one a line.
 s3_list_keys() {
   local enc token='' page next
-  _uri() { /usr/bin/python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="-_.~"))' "$1"; }
   enc=$(_uri "$1")
   while :; do   # ListObjectsV2 answers at most 1,000 keys a page: follow the continuation token
     page=$(s3_curl GET "/$EXPORTQ_S3_BUCKET?list-type=2&prefix=$enc${token:+&continuation-token=$(_uri "$token")}")
@@ -251,9 +291,29 @@ s3_list_keys() {
   return 0
 }
 
-# uploads_under PREFIX: how many multipart uploads are in progress under PREFIX.
+# uploads_under PREFIX: how many multipart uploads are in progress under PREFIX;
+# prints nothing and fails when the listing fails (so "0" is never a guess).
 uploads_under() {
-  s3_list_uploads | grep -o "<Key>$1[^<]*</Key>" | wc -l
+  local l
+  l=$(s3_list_uploads "$1") || return 1
+  grep -c . <<<"$l" || true
+}
+
+# assert_no_uploads PREFIX MSG: no multipart upload in progress under PREFIX.
+# With a control first: it starts an upload of its own under PREFIX, must see
+# it with the same listing (so a listing that is broken, filtered wrongly or
+# cut short cannot pass), aborts it, then asserts that none is left.
+assert_no_uploads() {
+  local prefix=$1 msg=$2 ctl id l n
+  ctl="${prefix}zz-control-$$-$RANDOM.csv"
+  id=$(s3_curl POST "/$EXPORTQ_S3_BUCKET/$ctl?uploads" -f | grep -o '<UploadId>[^<]*' | cut -d'>' -f2) || true
+  [ -n "$id" ] || fail "$msg: control: could not start a multipart upload under $prefix"
+  l=$(s3_list_uploads "$prefix") || fail "$msg: ListMultipartUploads failed"
+  grep -qxF "$ctl	$id" <<<"$l" || fail "$msg: control: the listing does not show an upload in flight under $prefix"
+  s3_curl DELETE "/$EXPORTQ_S3_BUCKET/$ctl?uploadId=$(_uri "$id")" -f -o /dev/null || fail "$msg: control: abort failed"
+  l=$(s3_list_uploads "$prefix") || fail "$msg: ListMultipartUploads failed"
+  n=$(grep -c . <<<"$l" || true)
+  [ "$n" = 0 ] || fail "$msg: $n multipart upload(s) left under $prefix: $(head -5 <<<"$l" | tr '\n' ' ')"
 }
 
 # define_slow_kind: creates schema app and the kind `slow` over app.slow_rows(params):
@@ -285,17 +345,21 @@ rel_bg() {
   on_exit "kill -9 $! 2>/dev/null; wait $! 2>/dev/null"
 }
 
-# s3proxy_start RATIO MODES SEED [SLOW_SECONDS]: runs tests/harness/s3proxy.py in
-# front of the test S3 server; sets S3PROXY_URL (use it as EXPORTQ_S3_ENDPOINT),
-# S3PROXY_PID and S3PROXY_STATS (its JSON counters). Stopped at exit. Extra
-# s3proxy.py options in S3PROXY_ARGS (e.g. "--stall complete=9").
+# s3proxy_start RATIO MODES SEED [SLOW_SECONDS [OPS [EXTRA...]]]: runs
+# tests/harness/s3proxy.py in front of the test S3 server, failing RATIO of the
+# OPS requests (default UploadPart; "all" = PutObject,Create,UploadPart,Complete;
+# EXTRA: more s3proxy.py options, e.g. --every 2); sets S3PROXY_URL
+# (use it as EXPORTQ_S3_ENDPOINT), S3PROXY_PID and S3PROXY_STATS (its JSON
+# counters). Stopped at exit. RATIO 0: a counting proxy (see s3proxy_runs).
+# More s3proxy.py options also in S3PROXY_ARGS (e.g. "--stall complete=9").
 s3proxy_start() {
-  local base
-  base="$(tmpdir)/s3proxy.$3"
+  local base ratio=$1 modes=$2 seed=$3 slow=${4:-3} ops=${5:-UploadPart}
+  shift $(($# < 5 ? $# : 5))
+  base="$(tmpdir)/s3proxy.$seed"
   rm -f -- "$base.port"
   /usr/bin/python3 "$EXPORTQ_SOURCE_DIR/tests/harness/s3proxy.py" --upstream "${EXPORTQ_S3_ENDPOINT#http://}" \
-    --port-file "$base.port" --stats "$base.stats" --ratio "$1" --modes "$2" --seed "$3" \
-    --slow-seconds "${4:-3}" ${S3PROXY_ARGS:-} >"$base.log" 2>&1 &
+    --port-file "$base.port" --stats "$base.stats" --ratio "$ratio" --modes "$modes" --seed "$seed" \
+    --slow-seconds "$slow" --ops "$ops" ${S3PROXY_ARGS:-} "$@" >"$base.log" 2>&1 &
   S3PROXY_PID=$!
   S3PROXY_STATS="$base.stats"
   on_exit "kill $S3PROXY_PID 2>/dev/null; wait $S3PROXY_PID 2>/dev/null"
@@ -306,6 +370,31 @@ s3proxy_start() {
 # s3proxy_stat KEY: a top-level counter of the running proxy (requests, upload_part, failed).
 s3proxy_stat() {
   /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], 0))' "$S3PROXY_STATS" "$1"
+}
+
+# s3proxy_op_stat OP FIELD [STATS]: requests or failed of one operation
+# (PutObject, Create, UploadPart, Complete, Abort, GET, ...).
+s3proxy_op_stat() {
+  /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[3])).get("by_op", {}).get(sys.argv[1], {}).get(sys.argv[2], 0))' \
+    "$1" "$2" "${3:-$S3PROXY_STATS}"
+}
+
+# s3proxy_runs PREFIX [STATS...]: real runs of the exports under PREFIX, as S3
+# saw them through the proxies: Complete or PutObject requests that S3
+# answered with success, summed over the keys under PREFIX (and the stats
+# files given, default $S3PROXY_STATS). A job that ran twice counts 2 even
+# though its second object overwrote the first.
+s3proxy_runs() {
+  local prefix=$1
+  shift
+  [ "$#" -gt 0 ] || set -- "$S3PROXY_STATS"
+  /usr/bin/python3 -c '
+import json, sys
+n = 0
+for f in sys.argv[2:]:
+    for k, v in json.load(open(f)).get("runs", {}).items():
+        n += v if k.startswith(sys.argv[1]) else 0
+print(n)' "$prefix" "$@"
 }
 
 # blackhole_start: a TCP server on 127.0.0.1 that accepts connections and never
@@ -325,6 +414,57 @@ while True:
   on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
   wait_for "[ -s '$pf' ]" 10 || fail "blackhole server did not start"
   BLACKHOLE_PORT=$(cat "$pf")
+}
+
+# smtpd_start NAME [HOLD_SECONDS]: a test SMTP server of this test's own
+# (tests/harness/smtpd.py with the harness's certificate and credentials) on a
+# free port, storing into $(tmpdir)/NAME.mail; with HOLD_SECONDS it stores each
+# message, then holds back the final reply that long (--hold-final-reply).
+# Sets SMTPD_URL (use as EXPORTQ_SMTP_URL) and SMTPD_MAILDIR. Stopped at exit.
+smtpd_start() {
+  local base port
+  base="$(tmpdir)/$1"
+  mkdir -p "$base.mail"
+  rm -f -- "$base.ready"
+  port=$(free_port)
+  /usr/bin/python3 "$EXPORTQ_SOURCE_DIR/tests/harness/smtpd.py" --host 127.0.0.1 --port "$port" \
+    --cert "$EXPORTQ_TEST_STATE/smtp/cert.pem" --key "$EXPORTQ_TEST_STATE/smtp/key.pem" \
+    --maildir "$base.mail" --log "$base.log" --ready-file "$base.ready" \
+    --hold-final-reply "${2:-0}" >"$base.out" 2>&1 &
+  local pid=$!
+  on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+  wait_for "[ -s '$base.ready' ]" 15 || fail "smtpd $1 did not start: $(cat "$base.out")"
+  SMTPD_URL="smtp://exportq:smtp-secret@127.0.0.1:$port"
+  SMTPD_MAILDIR="$base.mail"
+}
+
+# mails_to ADDR [MAILDIR...]: the .eml files whose envelope recipient is ADDR
+# (default the shared $EXPORTQ_TEST_MAILDIR), one a line.
+mails_to() {
+  local addr=$1 d f
+  shift
+  [ "$#" -gt 0 ] || set -- "$EXPORTQ_TEST_MAILDIR"
+  for d in "$@"; do
+    for f in "$d"/[0-9]*.env; do
+      [ -e "$f" ] && grep -qxF "RCPT_TO=$addr" "$f" && echo "${f%.env}.eml"
+    done
+  done
+  return 0
+}
+
+# assert_one_mail ADDR MSG [MAILDIR...]: exactly one message to ADDR, or
+# duplicates that all carry the same Message-ID (a resend after a crash in
+# the window between delivery and its record: a mail client shows it once).
+assert_one_mail() {
+  local addr=$1 msg=$2 files n ids
+  shift 2
+  files=$(mails_to "$addr" "$@")
+  n=$(grep -c . <<<"$files" || true)
+  [ "$n" -ge 1 ] || fail "$msg: no message to $addr"
+  ids=$(while IFS= read -r f; do grep -im1 '^Message-ID:' "$f" | tr -d '\r' | sed 's/^[^:]*: *//'; done <<<"$files" | sort -u)
+  [ -n "$ids" ] || fail "$msg: the message to $addr has no Message-ID"
+  [ "$(grep -c . <<<"$ids")" = 1 ] || fail "$msg: $n messages to $addr with different Message-IDs: $(tr '\n' ' ' <<<"$ids")"
+  MAIL_COPIES=$n
 }
 
 # db_counts: "jobs kinds tokens" row counts of the current test database.

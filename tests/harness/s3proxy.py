@@ -2,24 +2,47 @@
 """s3proxy.py - a fault-injecting HTTP proxy in front of the test S3 server.
 
 Forwards every request unchanged (the Host header too, so SigV4 signatures
-stay valid) to --upstream, except that a share (--ratio) of the UploadPart
-requests (PUT ...?partNumber=N&uploadId=...) fail, cycling through --modes:
+stay valid) to --upstream, except that a share (--ratio) of the requests of
+the operations named in --ops fail, cycling through --modes:
   500       HTTP 500 <Error><Code>InternalError</Code>
   503       HTTP 503 <Error><Code>ServiceUnavailable</Code>
   slowdown  HTTP 503 <Error><Code>SlowDown</Code>
-  error200  HTTP 200 whose body is an <Error> (InternalError)
+  error200  HTTP 200 whose body is an <Error> (InternalError): what S3 may
+            answer to a CompleteMultipartUpload
   drop      the connection is closed without a reply
   slow      the reply is held back --slow-seconds before being forwarded
+Operations (--ops, comma-separated, default UploadPart; "all" = the four):
+  PutObject   PUT without uploadId (an export smaller than one part)
+  Create      POST ?uploads (CreateMultipartUpload)
+  UploadPart  PUT ?partNumber=N&uploadId=...
+  Complete    POST ?uploadId=... (CompleteMultipartUpload)
+(Abort, GET, HEAD and listings are never failed.) A failed request never
+reaches S3, except `slow`, which forwards it late.
+
 With --stall OP=SECONDS (repeatable; OP is create, complete, put or part:
 CreateMultipartUpload, CompleteMultipartUpload, PutObject, UploadPart) every
 such request is forwarded and S3's reply held back SECONDS before it is sent
 (S3 applied it; the client waits): an S3 that stalls longer than a lease.
+
+--lose-complete-replies N forwards the first N Complete requests to S3, then
+drops their replies: a retried Complete reaches the real server, which decides
+what to answer.
+
+--every K replaces the draws: requests 1, 1+K, 1+2K, ... of each operation
+fail. Each operation cycles through the modes on its own, so with enough
+requests every operation meets every fault.
+
 The draws come from random.Random(--seed), so a run is repeatable. Counters
-are written as JSON to --stats after every request; the bound port to
---port-file. Python standard library only. Stop it with SIGTERM.
+are written as JSON to --stats after every request (under "by_op" per
+operation: requests, failed, and the faults by mode), and "runs": per object
+key, how many uploads S3 completed (distinct upload ids, so a repeated
+Complete counts once) plus how many PutObjects it stored. Every run of
+an export ends in exactly one of those, so "runs" counts real runs, which the
+objects cannot show (every attempt of a job writes the same key). The bound
+port goes to --port-file. Python standard library only. Stop it with SIGTERM.
 
   /usr/bin/python3 s3proxy.py --upstream 127.0.0.1:7480 --port-file P \
-      --stats S --ratio 0.4 --modes 500,503,slowdown,error200,drop,slow
+      --stats S --ratio 0.4 --modes 500,503,slowdown,error200,drop,slow --ops all
 """
 import argparse
 import http.client
@@ -32,6 +55,8 @@ import urllib.parse
 import threading
 import time
 
+OPS = ("PutObject", "Create", "UploadPart", "Complete")
+STALL_OPS = {"create": "Create", "complete": "Complete", "put": "PutObject", "part": "UploadPart"}
 HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
 
 
@@ -41,44 +66,69 @@ def error_xml(code):
             % (code, int(time.time() * 1000))).encode()
 
 
+def operation(method, query):
+    """The S3 operation of a request, by method and query parameters."""
+    q = urllib.parse.parse_qs(query, keep_blank_values=True)
+    if method == "PUT":
+        return "UploadPart" if "uploadId" in q else "PutObject"
+    if method == "POST" and "uploads" in q:
+        return "Create"
+    if method == "POST" and "uploadId" in q:
+        return "Complete"
+    if method == "DELETE" and "uploadId" in q:
+        return "Abort"
+    return method
+
+
 class State:
     def __init__(self, args):
         self.args = args
         self.rng = random.Random(args.seed)
         self.lock = threading.Lock()
         self.modes = [m for m in args.modes.split(",") if m]
-        self.next_mode = 0
+        ops = [o for o in args.ops.split(",") if o]
+        self.ops = set(OPS) if ops == ["all"] else set(ops)
+        unknown = self.ops - set(OPS)
+        if unknown:
+            raise SystemExit("s3proxy: unknown --ops %s (known: %s, all)" % (",".join(sorted(unknown)), ",".join(OPS)))
         self.stats = {"requests": 0, "upload_part": 0, "failed": 0, "by_mode": {}, "lost_complete": 0,
-                      "stalled": 0}
+                      "by_op": {}, "runs": {}, "stalled": 0}
         self.stalls = {}
         for spec in args.stall or []:
             op, _, secs = spec.partition("=")
-            if op not in ("create", "complete", "put", "part"):
+            if op not in STALL_OPS:
                 raise SystemExit("--stall: unknown operation %r" % op)
-            self.stalls[op] = float(secs)
-        self.completed_uploads = set()
+            self.stalls[STALL_OPS[op]] = float(secs)
+        self.completed = {}  # key -> upload ids S3 completed
+        self.puts = {}       # key -> PutObjects S3 stored
 
-    def decide(self, is_part):
+    def decide(self, op):
         with self.lock:
             self.stats["requests"] += 1
-            if not is_part:
+            o = self.stats["by_op"].setdefault(op, {"requests": 0, "failed": 0, "modes": {}})
+            o["requests"] += 1
+            if op == "UploadPart":
+                self.stats["upload_part"] += 1
+            if op not in self.ops or not self.modes:
                 return None
-            self.stats["upload_part"] += 1
-            if not self.modes or self.rng.random() >= self.args.ratio:
+            if self.args.every:  # deterministic: requests 1, 1+K, 1+2K, ... of each operation
+                if (o["requests"] - 1) % self.args.every != 0:
+                    return None
+            elif self.rng.random() >= self.args.ratio:
                 return None
-            mode = self.modes[self.next_mode % len(self.modes)]
-            self.next_mode += 1
+            mode = self.modes[o["failed"] % len(self.modes)]  # each operation cycles through every mode
             self.stats["failed"] += 1
+            o["failed"] += 1
+            o["modes"][mode] = o["modes"].get(mode, 0) + 1
             self.stats["by_mode"][mode] = self.stats["by_mode"].get(mode, 0) + 1
             return mode
 
-    def lose_complete(self, upload_id):
+    def lose_complete(self):
         """True for the first --lose-complete-replies CompleteMultipartUpload requests."""
         with self.lock:
             if self.stats["lost_complete"] >= self.args.lose_complete_replies:
                 return False
             self.stats["lost_complete"] += 1
-            self.completed_uploads.add(upload_id)
             return True
 
     def stall_for(self, op):
@@ -89,10 +139,15 @@ class State:
                 self.stats["stalled"] += 1
         return secs
 
-    def already_completed(self, upload_id):
-        """Was this upload completed behind a lost reply? (S3 may then say NoSuchUpload.)"""
+    def count_run(self, key, upload_id):
+        """A Complete (of upload_id) or a PutObject (upload_id None) that S3 applied.
+        A repeated Complete of the same upload is the same run."""
         with self.lock:
-            return upload_id in self.completed_uploads
+            if upload_id:
+                self.completed.setdefault(key, set()).add(upload_id)
+            else:
+                self.puts[key] = self.puts.get(key, 0) + 1
+            self.stats["runs"][key] = len(self.completed.get(key, ())) + self.puts.get(key, 0)
 
     def save(self):
         if not self.args.stats:
@@ -135,9 +190,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _handle(self):
         st = self.server.state
         body = self._body()
-        q = self.path.partition("?")[2]
-        is_part = self.command == "PUT" and "partNumber=" in q and "uploadId=" in q
-        mode = st.decide(is_part)
+        path, _, q = self.path.partition("?")
+        op = operation(self.command, q)
+        mode = st.decide(op)
         st.save()
         xml = [("Content-Type", "application/xml")]
         if mode == "500":
@@ -157,10 +212,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return None
         if mode == "slow":
             time.sleep(st.args.slow_seconds)
-        upload_id = urllib.parse.parse_qs(q).get("uploadId", [""])[0]
-        if self.command == "POST" and upload_id and st.already_completed(upload_id):
-            # AWS may answer a repeated Complete of a finished upload like this
-            return self._reply(404, error_xml("NoSuchUpload"), xml)
         host, _, port = st.args.upstream.partition(":")
         up = http.client.HTTPConnection(host, int(port or 80), timeout=120)
         try:
@@ -171,8 +222,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             up.endheaders(body if body or self.command in ("PUT", "POST") else None)
             r = up.getresponse()
             data = r.read()
-            is_complete = self.command == "POST" and "uploadId=" in q
-            if is_complete and r.status == 200 and st.lose_complete(upload_id):
+            if op in ("Complete", "PutObject") and 200 <= r.status < 300 and b"<Error>" not in data:
+                # path-style /bucket/key: the key, decoded
+                st.count_run(urllib.parse.unquote(path.lstrip("/").partition("/")[2]),
+                             urllib.parse.parse_qs(q).get("uploadId", [None])[0])
+            if op == "Complete" and r.status == 200 and st.lose_complete():
                 # S3 applied the Complete, but its reply never reaches the client
                 st.save()
                 self.close_connection = True
@@ -181,14 +235,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 except OSError:
                     pass
                 return None
-            op = None
-            if self.command == "POST":
-                op = "complete" if "uploadId=" in q else ("create" if "uploads" in q else None)
-            elif self.command == "PUT":
-                op = "part" if is_part else "put"
-            stall = st.stall_for(op) if op else 0
+            stall = st.stall_for(op)
+            st.save()
             if stall:
-                st.save()
                 time.sleep(stall)
             out = [(k, v) for k, v in r.getheaders() if k.lower() not in HOP and k.lower() != "content-length"]
             length = r.getheader("Content-Length") if self.command == "HEAD" else None
@@ -217,11 +266,16 @@ def main():
     ap.add_argument("--modes", default="500,503,slowdown,error200,drop,slow")
     ap.add_argument("--slow-seconds", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--lose-complete-replies", type=int, default=0,
-                    help="forward the first N CompleteMultipartUpload requests, then drop their replies "
-                         "(and answer a repeated Complete of such an upload 404 NoSuchUpload)")
     ap.add_argument("--stall", action="append", metavar="OP=SECONDS",
                     help="hold back S3's reply to every OP (create, complete, put, part) for SECONDS")
+    ap.add_argument("--every", type=int, default=0,
+                    help="instead of --ratio: fail requests 1, 1+K, 1+2K, ... of each operation in --ops "
+                         "(K >= 2 never fails two in a row, so every request succeeds on a retry)")
+    ap.add_argument("--ops", default="UploadPart",
+                    help="operations to fail: PutObject,Create,UploadPart,Complete or all")
+    ap.add_argument("--lose-complete-replies", type=int, default=0,
+                    help="forward the first N CompleteMultipartUpload requests, then drop their replies "
+                         "(a repeated Complete goes to S3 like any request)")
     args = ap.parse_args()
     srv = http.server.ThreadingHTTPServer((args.listen, args.port), Handler)
     srv.daemon_threads = True

@@ -57,9 +57,29 @@ code=$(curl -sS -o "$T/anon.out" -w '%{http_code}' "$EXPORTQ_S3_ENDPOINT/$EXPORT
 assert_eq 403 "$code" "unsigned GET of a private object"
 ok "S3 refuses an anonymous GET (403)"
 
-uploads=$(s3_list_uploads)
-assert_contains "$uploads" "<ListMultipartUploadsResult" "ListMultipartUploads answers"
-ok "S3 ListMultipartUploads (?uploads) works with the harness signer"
+# s3_list_uploads: pages (max-uploads=1 over 3 uploads), filters by prefix,
+# and fails rather than reading an error as "no upload"
+lp="selftest-uploads-$$/"
+ids=()
+for k in a b c; do
+  ids+=("$(s3_curl POST "/$EXPORTQ_S3_BUCKET/$lp$k.csv?uploads" -f | grep -o '<UploadId>[^<]*' | cut -d'>' -f2)")
+done
+s3_curl POST "/$EXPORTQ_S3_BUCKET/${lp%/}-other.csv?uploads" -f | grep -o '<UploadId>[^<]*' | cut -d'>' -f2 >"$(tmpdir)/other.id"
+assert_eq 3 "$(S3_LIST_MAX_UPLOADS=1 s3_list_uploads "$lp" | grep -c .)" "3 uploads under the prefix, listed 1 a page"
+assert_eq "${lp}a.csv" "$(S3_LIST_MAX_UPLOADS=1 s3_list_uploads "$lp" | head -1 | cut -f1)" "the first key"
+assert_eq 3 "$(uploads_under "$lp")" "uploads_under counts them"
+if (EXPORTQ_S3_BUCKET=no-such-bucket-$$ s3_list_uploads "$lp") >/dev/null 2>&1; then
+  fail "a listing of a bucket that does not exist must fail"
+fi
+assert_eq "" "$(EXPORTQ_S3_BUCKET=no-such-bucket-$$ uploads_under "$lp" 2>/dev/null)" "uploads_under prints no count on error"
+i=0
+for k in a b c; do
+  s3_curl DELETE "/$EXPORTQ_S3_BUCKET/$lp$k.csv?uploadId=${ids[i]}" -f -o /dev/null
+  i=$((i + 1))
+done
+s3_curl DELETE "/$EXPORTQ_S3_BUCKET/${lp%/}-other.csv?uploadId=$(cat "$(tmpdir)/other.id")" -f -o /dev/null
+assert_no_uploads "$lp" "selftest prefix"
+ok "S3 ListMultipartUploads: paged, by prefix, errors fail, control upload seen"
 
 code=$(s3_curl DELETE "/$EXPORTQ_S3_BUCKET/$KEY" -o /dev/null -w '%{http_code}')
 assert_eq 204 "$code" "DELETE of $KEY"

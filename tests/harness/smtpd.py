@@ -16,6 +16,12 @@ first, so a visible .eml always has its .env.
 --delay-final SECONDS: the reply to the final "." of DATA comes that much
 later (the message is stored then, even if the client left meanwhile, as a
 real server would deliver it): a slow server for lease and interrupt tests.
+
+--hold-final-reply SECONDS: after a message is stored, its final reply (the
+250 to the end of DATA) is held back that long. A client killed in that
+window has had its message delivered without learning it: the window in
+which an exactly-once sender must resend with the same Message-ID (or not at
+all). Tests run such a server of their own (lib.sh smtpd_start).
 """
 
 import argparse
@@ -42,9 +48,10 @@ def write_atomic(path, data):
 
 
 class MaildirHandler:
-    def __init__(self, maildir, delay_final=0.0):
+    def __init__(self, maildir, delay_final=0.0, hold=0.0):
         self.maildir = maildir
         self.delay_final = delay_final
+        self.hold = hold
         os.makedirs(maildir, exist_ok=True)
         taken = [int(n[:-4]) for n in os.listdir(maildir) if n.endswith(".eml") and n[:-4].isdigit()]
         self.next_seq = max(taken, default=0) + 1
@@ -69,6 +76,9 @@ class MaildirHandler:
         write_atomic(os.path.join(self.maildir, name + ".eml"), envelope.original_content)
         log.info("stored %s.eml: %d bytes from=%s to=%s", name,
                  len(envelope.original_content), envelope.mail_from, ",".join(envelope.rcpt_tos))
+        if self.hold > 0:
+            log.info("holding the reply to %s.eml for %.1f s", name, self.hold)
+            await asyncio.sleep(self.hold)
         return "250 2.0.0 OK queued as %s" % name
 
 
@@ -88,7 +98,7 @@ def make_authenticator(user, password):
 async def serve(args):
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(args.cert, args.key)
-    handler = MaildirHandler(args.maildir, args.delay_final)
+    handler = MaildirHandler(args.maildir, args.delay_final, args.hold_final_reply)
     authenticator = make_authenticator(args.user, args.password)
 
     def factory():
@@ -134,6 +144,8 @@ def main():
     p.add_argument("--ready-file", help="written (port number) once listening")
     p.add_argument("--delay-final", type=float, default=0.0,
                    help="seconds before answering the final '.' of DATA (a slow server)")
+    p.add_argument("--hold-final-reply", type=float, default=0.0, metavar="SECONDS",
+                   help="store each message, then hold its final 250 reply this long")
     args = p.parse_args()
     logging.basicConfig(
         filename=args.log, level=logging.INFO,

@@ -85,6 +85,27 @@ static long wait_gone(PGconn *watch, const char *app, int seconds)
     return n;
 }
 
+/* Waits up to `seconds` until the backend of `app` is blocked writing to its
+ * client (wait_event ClientWrite: the socket buffers are full); 0 when so. */
+static int wait_client_write(PGconn *watch, const char *app, int seconds)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s' AND wait_event = 'ClientWrite'",
+             app);
+    for (int i = 0; i < seconds * 20; i++) {
+        PGresult *res = PQexec(watch, sql);
+        long n;
+        assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+        n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        if (n == 1)
+            return 0;
+        usleep(50000);
+    }
+    return -1;
+}
+
 static void test_rows_bytes_and_content(void **state)
 {
     PGconn *c = connect_db("it-src");
@@ -176,7 +197,7 @@ static void test_cancel_stops_the_query(void **state)
     assert_int_equal(export_source_cancel(src), 0);
     assert_int_equal(read_all(c, src, NULL, 0, &len, &err), -1);
     assert_int_equal(err.code, EQ_ERR_CANCELLED);
-    assert_int_equal(wait_gone(watch, "exportq-it-cancel", 3), 0);
+    assert_int_equal(wait_gone(watch, "exportq-it-cancel", 30), 0);
     export_source_free(src);
     exec_ok(c, "SELECT 1");
 
@@ -194,10 +215,11 @@ static void test_cancel_stops_the_query(void **state)
             poll(&p, 1, 1000);
         }
     }
-    sleep(1); /* let the server fill the socket buffers and block */
+    /* the server fills the socket buffers and blocks: wait for that state */
+    assert_int_equal(wait_client_write(watch, "exportq-it-cancel", 30), 0);
     assert_int_equal(count_active(watch, "exportq-it-cancel"), 1);
     export_source_free(src);
-    assert_int_equal(wait_gone(watch, "exportq-it-cancel", 3), 0);
+    assert_int_equal(wait_gone(watch, "exportq-it-cancel", 30), 0);
     exec_ok(c, "SELECT 1");
     PQfinish(c);
     PQfinish(watch);

@@ -1,6 +1,6 @@
 /* it_s3_faults.c - the uploader through tests/harness/s3proxy.py, which fails
  * a share of UploadPart requests (500, 503, SlowDown, a 200 with an <Error>
- * body, a dropped connection, a reply held back past the stall timeout):
+ * body, a dropped connection, a reply held back 30 s, past the 10 s stall timeout):
  * the upload retries and the object is still byte-equal. Then a proxy that
  * fails every part: the upload fails with a clear, sticky error and the
  * abort leaves no upload behind. And a CompleteMultipartUpload applied by S3
@@ -57,7 +57,7 @@ static void proxy_start(proxy *p, const char *ratio, const char *modes, const ch
     if (p->pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive a crashed test */
         execl("/usr/bin/python3", "python3", script, "--upstream", upstream, "--port-file", portfile, "--stats",
-              p->stats, "--ratio", ratio, "--modes", modes, "--seed", seed, "--slow-seconds", "3",
+              p->stats, "--ratio", ratio, "--modes", modes, "--seed", seed, "--slow-seconds", "30",
               "--lose-complete-replies", lose_complete, (char *)NULL);
         _exit(127);
     }
@@ -109,7 +109,10 @@ static s3_client *client_via(const proxy *p)
     c.s3_endpoint = ep;
     assert_int_equal(s3_client_new(&c, &cl, &err), 0);
     s3_client_set_retry(cl, 8, 50, 500);
-    s3_client_set_timeouts(cl, 2000, 1); /* a reply held back 3 s is a stall */
+    /* A reply held back 30 s (`slow`) is a stall; 10 s without progress, far
+     * more than the proxy needs to pass on a part it buffered whole (even on
+     * a loaded machine), declares it. */
+    s3_client_set_timeouts(cl, 2000, 10);
     return cl;
 }
 

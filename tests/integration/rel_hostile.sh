@@ -5,8 +5,9 @@
 # traversal in keys and file names, huge bodies and headers, deeply nested
 # JSON, invalid UTF-8, wrong methods, missing/invalid/revoked tokens, another
 # owner's ids. After every row the row counts of exportq.jobs/kinds/tokens must
-# be unchanged; after the table, the bucket must hold no object under the
-# prefix and the app's tables must still be there.
+# be unchanged. Then accepted hostile jobs (SQL and ../ in values, owners like
+# ../x, a/b, %2e%2e) really run (worker --drain): every object key stays under
+# its owner's sanitised prefix, and the app's tables are still there.
 . "$EXPORTQ_SOURCE_DIR/tests/harness/lib.sh"
 . "$EXPORTQ_SOURCE_DIR/tests/integration/http_serve.bash"
 T=$(tmpdir)
@@ -158,18 +159,49 @@ row sql 22023 "unknown kind (SQL text)"     "SELECT exportq.enqueue('user_activi
 ok "$n hostile cases: each refused with its status/exit code, database row counts unchanged ($counts)"
 
 # Parameter VALUES are data, never SQL: an accepted export with SQL and
-# traversal in its values stores them verbatim and leaves the object key
-# inside the owner's prefix.
+# traversal in its values stores them verbatim, runs (worker --drain), and
+# writes its object inside the owner's prefix. So do jobs of owners that look
+# like paths: every key must stay under PREFIX + the owner's sanitised
+# segment ([A-Za-z0-9._-], no "..", no leading dot) + "/".
 req POST /v1/exports "$T1" -d "{\"kind\":\"user_activity\",\"params\":{\"note\":\"'); DROP TABLE app.activity; --\",\"path\":\"../../../etc/passwd\",\"crlf\":\"x\\r\\nX-Injected: 1\"}}"
 assert_eq 202 "$STATUS" "SQL and ../ in parameter values are accepted as data"
 id=$(jq -r .id <<<"$BODY")
 assert_eq "'); DROP TABLE app.activity; --" "$(psql_q "SELECT params->>'note' FROM exportq.jobs WHERE id = $id")" "stored verbatim"
 assert_eq "hostile-u1" "$(psql_q "SELECT params->>'owner' FROM exportq.jobs WHERE id = $id")" "owner forced"
-psql_q "DELETE FROM exportq.jobs WHERE id = $id" >/dev/null
+psql_q "DELETE FROM exportq.jobs WHERE id = $J2" >/dev/null   # u2's job is not part of this
+declare -A want_dir=([$id]="hostile-u1")
+# owner -> the segment it must become
+while IFS='|' read -r owner seg; do
+  jid=$(psql_q "SELECT exportq.enqueue('user_activity', '{}', NULL, \$o\$$owner\$o\$)")
+  want_dir[$jid]=$seg
+done <<'OWNERS'
+../x|_._x
+a/b|a_b
+%2e%2e|_2e_2e
+..|_.
+../../../../etc|_._.__.__.__etc
+.hidden|_hidden
+a\b|a_b
+OWNERS
+EXPORTQ_S3_PREFIX=$EXPORTQ_S3_PREFIX "$EXPORTQ_BIN" worker --drain 2>"$T/worker.log" || { cat "$T/worker.log" >&2; fail "worker --drain failed"; }
+s3_list_keys "$EXPORTQ_S3_PREFIX" >"$T/keys"
+s3_list_keys "" | grep -v "^rel-hostile-$$-" | grep -i "etc\|passwd\|\.\./" >"$T/outside" || true
+for jid in "${!want_dir[@]}"; do
+  owner=$(psql_q "SELECT owner FROM exportq.jobs WHERE id = $jid")
+  assert_eq succeeded "$(psql_q "SELECT state FROM exportq.jobs WHERE id = $jid")" "job $jid (owner '$owner') ran"
+  key=$(grep -E "^${EXPORTQ_S3_PREFIX}[^/]+/$jid-[A-Za-z0-9-]+/[^/]+\$" "$T/keys" || true)
+  [ "$(grep -c . <<<"$key")" = 1 ] || fail "job $jid (owner '$owner'): no single object key for it in: $(tr '\n' ' ' <"$T/keys")"
+  dir=${key#"$EXPORTQ_S3_PREFIX"}
+  dir=${dir%%/*}
+  case "$dir" in .* | *..* | */* | '') fail "job $jid (owner '$owner'): unsafe owner segment '$dir' in $key" ;; esac
+  assert_eq "${want_dir[$jid]}" "$dir" "job $jid (owner '$owner'): the key's owner segment"
+done
+[ "$(grep -c . "$T/keys")" = "${#want_dir[@]}" ] || fail "objects other than the jobs' under the prefix: $(tr '\n' ' ' <"$T/keys")"
+[ ! -s "$T/outside" ] || fail "an object outside the prefix: $(cat "$T/outside")"
+ok "${#want_dir[@]} hostile jobs ran (worker --drain): every key under its owner's sanitised prefix"
 assert_eq "$tables_before" "$(psql_q "SELECT count(*) FROM pg_tables WHERE schemaname IN ('app', 'exportq')")" "no table was dropped"
-assert_eq 0 "$(s3_list_keys "$EXPORTQ_S3_PREFIX" | grep -c .)" "no object was written"
-assert_eq 0 "$(uploads_under "$EXPORTQ_S3_PREFIX")" "no upload was started"
+assert_no_uploads "$EXPORTQ_S3_PREFIX" "no upload left"
 kill -0 "$SERVE_PID" || fail "exportq serve died"
 req GET /healthz ""
 assert_eq 200 "$STATUS" "serve still healthy after the table"
-ok "values are data; no table dropped, no object, serve still healthy"
+ok "values are data; no table dropped, keys inside their prefix, serve still healthy"

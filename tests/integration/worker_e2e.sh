@@ -99,8 +99,7 @@ assert vals['8'] == '+1' and vals['9'] == '-2', vals  # plain numbers stay numbe
 PY
 ok "quotes, commas, newlines, unicode, NULLs and formula prefixes read back as intended"
 
-uploads=$(s3_list_uploads)
-case "$uploads" in *"<Key>${EXPORTQ_S3_PREFIX}"*) fail "multipart uploads left behind: $uploads";; esac
+assert_no_uploads "$EXPORTQ_S3_PREFIX" "no multipart upload left behind"
 ok "no multipart upload left under $EXPORTQ_S3_PREFIX"
 grep -q "X-Amz-Signature\|$AWS_SECRET_ACCESS_KEY\|smtp-secret" "$t/worker.log" && fail "a secret reached the worker log"
 ok "no secret in the worker log"
