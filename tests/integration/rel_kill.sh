@@ -159,4 +159,4 @@ for ((i = 0; i < n; i++)); do
   fi
 done
 assert_no_uploads "$EXPORTQ_S3_PREFIX" "no multipart upload left behind"
-ok "$n kills (${kinds[*]}): every job succeeded once, one object (= COPY), one email, no leftover upload"
+ok "$n kills (${kinds[*]}): every job succeeded, one object (= COPY), the real runs expected (1; 2 after a kill past Complete), one email (copies with one Message-ID after the mail kill), no leftover upload"
