@@ -277,7 +277,7 @@ enum MHD_Result http_jobs_show(http_server *s, struct MHD_Connection *c, http_re
                 http_problem_set(&p, 409, "not_ready", "export %lld is %s; try again when it has succeeded",
                                  id, row->state);
             else
-                http_problem_set(&p, 409, "not_available", "export %lld %s; it has no file", id, row->state);
+                http_problem_set(&p, 410, "not_available", "export %lld %s; it has no file", id, row->state);
             goto answer;
         }
         if (presign(s, row, &url, &err) < 0) {

@@ -397,6 +397,20 @@ for f in sys.argv[2:]:
 print(n)' "$prefix" "$@"
 }
 
+# s3proxy_runs_by_job PREFIX [STATS]: "JOB_ID RUNS" lines, one per job whose
+# object key (PREFIX + owner/ID-token/file) the proxy saw completed or stored.
+s3proxy_runs_by_job() {
+  /usr/bin/python3 -c '
+import json, re, sys
+runs = {}
+for k, v in json.load(open(sys.argv[2])).get("runs", {}).items():
+    m = re.match(re.escape(sys.argv[1]) + r"[^/]+/([0-9]+)-[^/]+/[^/]+$", k)
+    if m:
+        runs[int(m.group(1))] = runs.get(int(m.group(1)), 0) + v
+for j in sorted(runs):
+    print(j, runs[j])' "$1" "${2:-$S3PROXY_STATS}"
+}
+
 # blackhole_start: a TCP server on 127.0.0.1 that accepts connections and never
 # answers (an SMTP server that hangs); sets BLACKHOLE_PORT. Stopped at exit.
 blackhole_start() {

@@ -3,7 +3,9 @@
 #  - 2 long exports run (a worker of their own) the whole time;
 #  - N tiny jobs (CI 300, EXPORTQ_LONG=1: 1000) over 50 owners go through 4
 #    worker processes x --concurrency 2: zero double claims (every job
-#    succeeded with attempts = 1, exactly one object per job), all done;
+#    succeeded with attempts = 1, exactly one object per job, and exactly one
+#    run per job: a counting proxy in front of S3 sees one PutObject stored
+#    per key; a second run would overwrite the same key unseen), all done;
 #  - meanwhile 200 concurrent status polls hit `exportq serve`
 #    (GET /v1/exports/{id}): two tokens under the rate limit get only 200s, a
 #    third over it gets only 200s and the intended 429s;
@@ -28,7 +30,8 @@ psql_q "CREATE FUNCTION app.tiny(params jsonb) RETURNS TABLE(owner text, n int) 
 # the long exports: ~2 x 40 MB, pausing 1 s every 20,000 rows (~ 10+ s each; long mode ~60 s)
 long_rows=200000; rel_long && long_rows=1000000
 for o in long1 long2; do "$EXPORTQ_BIN" enqueue slow --param rows=$long_rows --param pause=1 --owner $o >/dev/null; done
-rel_bg wl "$t/wlong.log" "$EXPORTQ_BIN" worker --concurrency 2
+s3proxy_start 0 "" 31 # every worker goes through it: it counts the runs, never fails
+EXPORTQ_S3_ENDPOINT=$S3PROXY_URL rel_bg wl "$t/wlong.log" "$EXPORTQ_BIN" worker --concurrency 2
 wait_for "[ \"\$(psql_q \"SELECT count(*) FROM exportq.jobs WHERE kind = 'slow' AND state = 'running' AND bytes > 0\")\" = 2 ]" 60 \
   || fail "the long exports did not start"
 ok "2 long exports running"
@@ -48,7 +51,7 @@ serve_start EXPORTQ_RATE_LIMIT=150
 psql_q "SELECT exportq.enqueue('tiny', '{}', NULL, 'o' || (i % 50)) FROM generate_series(1, $n) i" >/dev/null
 t0=$(date +%s.%N)
 ws=()
-for i in 1 2 3 4; do rel_bg w "$t/w$i.log" "$EXPORTQ_BIN" worker --concurrency 2; ws+=("$w"); done
+for i in 1 2 3 4; do EXPORTQ_S3_ENDPOINT=$S3PROXY_URL rel_bg w "$t/w$i.log" "$EXPORTQ_BIN" worker --concurrency 2; ws+=("$w"); done
 
 # 200 concurrent polls: 100 with token A, 100 with B (under the limit of 150/min)
 ida=$(psql_q "SELECT min(id) FROM exportq.jobs WHERE owner = 'o1'")
@@ -85,6 +88,10 @@ assert_eq "$n" "$(psql_q "SELECT count(*) FROM exportq.jobs WHERE kind = 'tiny' 
 keys=$(s3_list_keys "$EXPORTQ_S3_PREFIX" | grep '/tiny.csv$' || true)
 assert_eq "$n" "$(echo "$keys" | grep -c .)" "one object per tiny job"
 assert_eq "$n" "$(echo "$keys" | sed 's|.*/\([0-9]*\)-[^/]*/tiny.csv$|\1|' | sort -u | wc -l)" "objects belong to $n distinct jobs"
+s3proxy_runs_by_job "$EXPORTQ_S3_PREFIX" >"$t/runs"
+psql_q "SELECT id FROM exportq.jobs WHERE kind = 'tiny'" >"$t/tiny_ids"
+bad=$(awk 'NR == FNR {runs[$1] = $2; next} runs[$1] != 1 {printf "job %s: %s runs; ", $1, runs[$1] + 0}' "$t/runs" "$t/tiny_ids" | head -c 500)
+[ -z "$bad" ] || fail "a tiny job did not run exactly once (PutObjects S3 stored per key): $bad"
 max_w=$(awk '$1 > m {m = $1} END {print m + 0}' "$t/conns")
 max_api=$(awk '$2 > m {m = $2} END {print m + 0}' "$t/conns")
 limit_w=$((5 * (2 * 2 + 1)))
@@ -94,7 +101,7 @@ lat=$(psql_q "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY s)::numer
                      round(percentile_cont(0.95) WITHIN GROUP (ORDER BY s)::numeric, 2) || ' / ' || round(max(s)::numeric, 2)
               FROM (SELECT extract(epoch FROM started_at - created_at) s FROM exportq.jobs WHERE kind = 'tiny') x")
 rate=$(awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN {printf "%.1f", n / (b - a)}')
-ok "load: $n tiny jobs by 4 workers x 2 in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}') s = $rate jobs/s, zero double claims"
+ok "load: $n tiny jobs by 4 workers x 2 (through a counting proxy) in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}') s = $rate jobs/s, zero double claims, one run each"
 ok "claim latency p50 / p95 / max (s): $lat (while 2 long exports ran: $long_state at the end)"
 ok "exportq.jobs while the long exports held their snapshots: $dead"
 ok "peak connections: workers $max_w (limit $limit_w), serve $max_api (limit 9)"

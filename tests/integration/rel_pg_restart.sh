@@ -6,7 +6,9 @@
 # same data directory and port. Then: /healthz said 503 while it was down and
 # 200 after; the API accepts new exports (POST) and answers status; every job
 # enqueued before and after ends `succeeded` - none lost, none doubled (one
-# object per job, the medium exports byte-equal to psql's COPY).
+# object per job, the medium exports byte-equal to psql's COPY; the runs, as a
+# counting proxy in front of S3 sees them: exactly one for a job that took one
+# attempt, and never more than its attempts).
 # (The retry backoff of exports whose COPY died with the server, 10 s x
 # jitter, is skipped in CI by moving run_at to now(); EXPORTQ_LONG=1 waits.)
 . "$EXPORTQ_SOURCE_DIR/tests/harness/lib.sh"
@@ -36,7 +38,8 @@ serve_start
 medium=100000 # ~20 MB, a 0.5 s pause every 20,000 rows: running when the server stops
 for o in m1 m2; do "$EXPORTQ_BIN" enqueue slow --param rows=$medium --param pause=0.5 --owner $o >/dev/null; done
 psql_q "SELECT exportq.enqueue('tiny', '{}', NULL, 'pgr' || (i % 10)) FROM generate_series(1, 30) i" >/dev/null
-for i in 1 2; do rel_bg w "$t/w$i.log" "$EXPORTQ_BIN" worker --concurrency 2; done
+s3proxy_start 0 "" 41 # counts the runs, never fails
+for i in 1 2; do EXPORTQ_S3_ENDPOINT=$S3PROXY_URL rel_bg w "$t/w$i.log" "$EXPORTQ_BIN" worker --concurrency 2; done
 wait_for "[ \"\$(psql_q \"SELECT count(*) FROM exportq.jobs WHERE kind = 'slow' AND state = 'running' AND bytes > 0\")\" = 2 ]" 60 \
   || fail "the medium exports did not start"
 
@@ -77,7 +80,14 @@ for k in $(echo "$keys" | grep '/slow.csv$'); do
   s3_get_file "$k" "$t/obj.csv"
   assert_eq "$(sha256_of "$t/want.csv")" "$(sha256_of "$t/obj.csv")" "medium export $k equals COPY"
 done
+s3proxy_runs_by_job "$EXPORTQ_S3_PREFIX" >"$t/runs"
+psql_q "SELECT id || ' ' || attempts FROM exportq.jobs" >"$t/attempts"
+bad=$(awk 'NR == FNR {runs[$1] = $2; next}
+           (runs[$1] + 0) < 1 || (runs[$1] + 0) > $2 || ($2 == 1 && runs[$1] != 1) {printf "job %s: %s runs in %s attempts; ", $1, runs[$1] + 0, $2}' \
+       "$t/runs" "$t/attempts" | head -c 500)
+[ -z "$bad" ] || fail "runs per job (uploads S3 completed or stored per key): $bad"
 wait_for "[ \"\$(uploads_under "$EXPORTQ_S3_PREFIX")\" = 0 ]" 30 || fail "multipart uploads left behind"
+assert_no_uploads "$EXPORTQ_S3_PREFIX" "no multipart upload left"
 kill -0 "$SERVE_PID" || fail "serve died"
 serve_stop
 assert_eq 0 "$SERVE_RC" "serve exits 0 on SIGTERM after the restart"

@@ -80,4 +80,31 @@ for needle in "$AWS_SECRET_ACCESS_KEY" "$wrong_aws" "$smtp_pw" "$wrong_smtp" "$T
     fail "a secret (${needle:0:6}...) is in: $hits: $(grep -rhF -- "$needle" "$logs" | head -3)"
   fi
 done
-ok "no secret in $lines log lines of $(ls "$logs" | wc -l) processes (worker x5, serve, CLI)"
+# ... nor in base64: the AUTH PLAIN payload ("\0user\0password") and AUTH LOGIN
+# password as the SMTP session sends them, and every secret base64-encoded at
+# each of the 3 byte alignments it can have inside a longer encoded string.
+smtp_user=${EXPORTQ_SMTP_URL#smtp://}; smtp_user=${smtp_user%%:*}
+/usr/bin/python3 - "$smtp_user" "$smtp_pw" "$wrong_smtp" "$AWS_SECRET_ACCESS_KEY" "$wrong_aws" "$T1" "$T2" "$TR" "$dbpw" \
+  >"$t/b64needles" <<'PY'
+import base64, sys
+user, pw, wrong = (a.encode() for a in sys.argv[1:4])
+for p in (pw, wrong):
+    print(base64.b64encode(b"\0" + user + b"\0" + p).decode())        # AUTH PLAIN
+    print(base64.b64encode(b"\0" + user + b"\0" + p).decode().rstrip("="))
+for secret in (a.encode() for a in sys.argv[2:]):
+    for pad in range(3):  # the chars of the 3-byte groups made of the secret's bytes alone
+        enc = base64.b64encode(b"\0" * pad + secret).decode()
+        first, last = -(-pad // 3), (pad + len(secret)) // 3  # groups [first, last)
+        inner = enc[4 * first:4 * last]
+        if len(inner) >= 8:
+            print(inner)
+PY
+b64n=0
+while IFS= read -r needle; do
+  b64n=$((b64n + 1))
+  if hits=$(grep -rlF -- "$needle" "$logs"); then
+    fail "a secret in base64 (${needle:0:6}...) is in: $hits: $(grep -rhF -- "$needle" "$logs" | head -3)"
+  fi
+done <"$t/b64needles"
+[ "$b64n" -ge 20 ] || fail "only $b64n base64 needles"
+ok "no secret in $lines log lines of $(ls "$logs" | wc -l) processes (worker x5, serve, CLI), plain or in base64 ($b64n forms, AUTH PLAIN included)"
