@@ -19,7 +19,7 @@ function(exportq_add_shell_test name script)
   add_test(NAME ${name} COMMAND bash "${script}")
   set_tests_properties(${name} PROPERTIES
     FIXTURES_REQUIRED servers
-    TIMEOUT 300
+    TIMEOUT 900
     SKIP_RETURN_CODE 77
     LABELS integration
     ENVIRONMENT "EXPORTQ_TEST_ENV=${EXPORTQ_TEST_STATE}/servers.env;EXPORTQ_BIN=$<TARGET_FILE:exportq>;EXPORTQ_SOURCE_DIR=${PROJECT_SOURCE_DIR}")

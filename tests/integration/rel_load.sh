@@ -90,7 +90,7 @@ assert_eq "$n" "$(echo "$keys" | grep -c .)" "one object per tiny job"
 assert_eq "$n" "$(echo "$keys" | sed 's|.*/\([0-9]*\)-[^/]*/tiny.csv$|\1|' | sort -u | wc -l)" "objects belong to $n distinct jobs"
 s3proxy_runs_by_job "$EXPORTQ_S3_PREFIX" >"$t/runs"
 psql_q "SELECT id FROM exportq.jobs WHERE kind = 'tiny'" >"$t/tiny_ids"
-bad=$(awk 'NR == FNR {runs[$1] = $2; next} runs[$1] != 1 {printf "job %s: %s runs; ", $1, runs[$1] + 0}' "$t/runs" "$t/tiny_ids" | head -c 500)
+bad=$(awk 'NR == FNR {runs[$1] = $2; next} runs[$1] != 1 {printf "job %s: %s runs; ", $1, runs[$1] + 0}' "$t/runs" "$t/tiny_ids" | cut -c1-500)
 [ -z "$bad" ] || fail "a tiny job did not run exactly once (PutObjects S3 stored per key): $bad"
 max_w=$(awk '$1 > m {m = $1} END {print m + 0}' "$t/conns")
 max_api=$(awk '$2 > m {m = $2} END {print m + 0}' "$t/conns")

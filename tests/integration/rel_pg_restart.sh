@@ -84,7 +84,7 @@ s3proxy_runs_by_job "$EXPORTQ_S3_PREFIX" >"$t/runs"
 psql_q "SELECT id || ' ' || attempts FROM exportq.jobs" >"$t/attempts"
 bad=$(awk 'NR == FNR {runs[$1] = $2; next}
            (runs[$1] + 0) < 1 || (runs[$1] + 0) > $2 || ($2 == 1 && runs[$1] != 1) {printf "job %s: %s runs in %s attempts; ", $1, runs[$1] + 0, $2}' \
-       "$t/runs" "$t/attempts" | head -c 500)
+       "$t/runs" "$t/attempts" | cut -c1-500)
 [ -z "$bad" ] || fail "runs per job (uploads S3 completed or stored per key): $bad"
 wait_for "[ \"\$(uploads_under "$EXPORTQ_S3_PREFIX")\" = 0 ]" 30 || fail "multipart uploads left behind"
 assert_no_uploads "$EXPORTQ_S3_PREFIX" "no multipart upload left"

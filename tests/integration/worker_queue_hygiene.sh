@@ -13,7 +13,7 @@
 # The exports are held by an advisory lock the test holds (no timers).
 . "$EXPORTQ_SOURCE_DIR/tests/harness/lib.sh"
 use_fresh_db
-export EXPORTQ_S3_PREFIX="it-hyg-$$-$(date +%s)/" EXPORTQ_POLL_SECONDS=1 EXPORTQ_OWNER_MAX_RUNNING=1
+export EXPORTQ_S3_PREFIX="it-hyg-$$-$(date +%s)/" EXPORTQ_POLL_SECONDS=1 EXPORTQ_OWNER_MAX_RUNNING=1 EXPORTQ_LEASE_SECONDS=6
 t=$(tmpdir)
 psql_q "CREATE SCHEMA app;
   CREATE FUNCTION app.gated(params jsonb) RETURNS TABLE(n int, payload text) LANGUAGE sql STABLE AS \$\$
@@ -50,6 +50,17 @@ open=$(psql_q "SELECT count(*) FROM pg_stat_activity a WHERE a.datname = current
                  AND a.application_name = 'exportq-worker' AND a.xact_start IS NOT NULL
                  AND a.xact_start <= (SELECT max(started_at) FROM exportq.jobs WHERE state = 'running')")
 assert_eq 0 "$open" "queue connections with a transaction open since a running job started"
+# ... nor one that outlives a heartbeat: the open transactions of the queue
+# connections now, then again once every running job's lease was renewed
+# (committed) since: none may be in both samples
+xacts() { psql_q "SELECT pid || '@' || xact_start FROM pg_stat_activity WHERE datname = current_database()
+                  AND application_name = 'exportq-worker' AND xact_start IS NOT NULL" | sort; }
+xacts >"$t/xacts1"
+lease1=$(psql_q "SELECT max(lease_expires_at) FROM exportq.jobs WHERE state = 'running'")
+wait_for "[ \"\$(psql_q \"SELECT bool_and(lease_expires_at > '$lease1') FROM exportq.jobs WHERE state = 'running'\")\" = t ]" 60 \
+  || fail "no committed heartbeat of every running job (a transaction held open?)"
+xacts >"$t/xacts2"
+assert_eq "" "$(comm -12 "$t/xacts1" "$t/xacts2" | tr '\n' ' ')" "queue transactions open across a heartbeat"
 ok "3 exports held mid-COPY: A's second job passed over for a later owner's (cap 1); no queue transaction open across them"
 
 psql_q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'hyg-gate'" >/dev/null
