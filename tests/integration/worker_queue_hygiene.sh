@@ -6,10 +6,10 @@
 #    before its job started (pg_stat_activity.xact_start; the claim is one
 #    short transaction, committed before the export starts);
 #  - the per-owner cap as the worker enforces it (EXPORTQ_OWNER_MAX_RUNNING=1,
-#    --concurrency 3): of owner A's two jobs, both ahead of owner C's in
-#    position, one runs and the other is passed over while it runs, although
-#    a slot is free: C's later job takes that slot. Once A's first job is
-#    done, the second runs.
+#    --concurrency 3): of owner A's two jobs, both ahead of a later job in
+#    position (one without an owner, exempt from the cap), one runs and the
+#    other is passed over while it runs, although a slot is free: the later
+#    job takes that slot. Once A's first job is done, the second runs.
 # The exports are held by an advisory lock the test holds (no timers).
 . "$EXPORTQ_SOURCE_DIR/tests/harness/lib.sh"
 use_fresh_db
@@ -28,8 +28,10 @@ wait_for "[ \"\$(psql_q \"SELECT count(*) FROM pg_locks WHERE locktype = 'adviso
   || fail "the gate lock was not taken"
 a1=$("$EXPORTQ_BIN" enqueue gated --owner A)
 a2=$("$EXPORTQ_BIN" enqueue gated --owner A)
-b1=$("$EXPORTQ_BIN" enqueue gated --owner B)
-c1=$("$EXPORTQ_BIN" enqueue gated --owner C)
+# jobs without an owner are one owner for turns and exempt from the cap: the
+# turns put n1 ahead of A2 and n2 behind it
+b1=$("$EXPORTQ_BIN" enqueue gated)
+c1=$("$EXPORTQ_BIN" enqueue gated)
 state() { psql_q "SELECT state FROM exportq.jobs WHERE id = $1"; }
 pos() { psql_q "SELECT position FROM exportq.status($1)"; }
 held() { psql_q "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'"; }
@@ -44,6 +46,7 @@ first=$a1 second=$a2
 [ "$(state "$a2")" = running ] && first=$a2 second=$a1
 assert_eq "running queued" "$(state "$first") $(state "$second")" "one of A's jobs runs; the other, ahead of C1, waits for A's cap"
 assert_eq 1 "$(psql_q "SELECT count(*) FROM exportq.jobs WHERE owner = 'A' AND state = 'running'")" "owner A runs one job (cap 1)"
+
 
 # the queue connections: no transaction open since (or before) a job started
 open=$(psql_q "SELECT count(*) FROM pg_stat_activity a WHERE a.datname = current_database()
