@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "export/export_kind.h"
 #include "s3/aws_creds.h"
 
 const char *cli_config_file = NULL;
@@ -55,13 +56,14 @@ int cli_fail(const eq_err *err)
 int cli_param_add(void *json_object, const char *arg, eq_err *err)
 {
     const char *eq = strchr(arg, '=');
-    char name[65];
+    char name[EXPORT_PARAM_NAME_MAX + 1];
     size_t n;
     if (!eq)
         return eq_fail(err, EQ_ERR_INVALID, "--param '%s': expected NAME=VALUE", arg);
     n = (size_t)(eq - arg);
-    if (n == 0 || n > 64 || strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") < n)
-        return eq_fail(err, EQ_ERR_INVALID, "--param: NAME must be 1 to 64 letters, digits or _");
+    if (!export_param_name_valid(arg, n))
+        return eq_fail(err, EQ_ERR_INVALID, "--param: NAME must be 1 to %d letters, digits or _",
+                       EXPORT_PARAM_NAME_MAX);
     memcpy(name, arg, n);
     name[n] = '\0';
     json_t *v = json_string(eq + 1);

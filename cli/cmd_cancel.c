@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "cli/cli.h"
+#include "common/id.h"
 #include "common/pg.h"
 #include "queue/queue.h"
 
@@ -24,7 +25,6 @@ int cmd_cancel(int argc, char **argv)
     PGconn *conn = NULL;
     queue_status_row row;
     long long id;
-    char *end = NULL;
     bool ok = false;
     int c, rc = CLI_FAIL;
     eq_err_clear(&err);
@@ -38,9 +38,7 @@ int cmd_cancel(int argc, char **argv)
     }
     if (optind != argc - 1)
         return cli_usage_error("cancel", "exactly one job ID expected");
-    errno = 0;
-    id = strtoll(argv[optind], &end, 10);
-    if (errno || end == argv[optind] || *end || id <= 0)
+    if (eq_id_parse_str(argv[optind], &id) < 0)
         return cli_usage_error("cancel", "'%s' is not a job id", argv[optind]);
     if (cli_load_config(&cfg, EQ_NEED_DB) < 0)
         return CLI_FAIL;

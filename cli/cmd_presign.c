@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "export/object_key.h"
 #include "s3/s3_client.h"
 
 static void usage(FILE *out)
@@ -32,7 +33,7 @@ int cmd_presign(int argc, char **argv)
     eq_config cfg = {0};
     s3_client *client = NULL;
     eq_err err;
-    const char *filename = NULL, *key, *slash;
+    const char *filename = NULL, *key;
     char *url = NULL, *end;
     long expires = -1;
     int c, rc = CLI_FAIL;
@@ -61,10 +62,8 @@ int cmd_presign(int argc, char **argv)
     key = argv[optind];
     if (!*key)
         return cli_usage_error("presign", "KEY must not be empty");
-    if (!filename) {
-        slash = strrchr(key, '/');
-        filename = slash ? slash + 1 : key;
-    }
+    if (!filename)
+        filename = object_key_basename(key);
     if (cli_load_config(&cfg, EQ_NEED_S3) < 0)
         return CLI_FAIL;
     if (expires < 0)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/id.h"
 #include "common/pg.h"
 #include "queue/queue.h"
 
@@ -219,7 +220,6 @@ int cmd_status(int argc, char **argv)
     queue_status_row row;
     bool json = false, follow = false;
     long long id;
-    char *end = NULL;
     int c, rc = CLI_FAIL;
     eq_err_clear(&err);
     optind = 1;
@@ -237,9 +237,7 @@ int cmd_status(int argc, char **argv)
     }
     if (optind != argc - 1)
         return cli_usage_error("status", "exactly one job ID expected");
-    errno = 0;
-    id = strtoll(argv[optind], &end, 10);
-    if (errno || end == argv[optind] || *end || id <= 0)
+    if (eq_id_parse_str(argv[optind], &id) < 0)
         return cli_usage_error("status", "'%s' is not a job id", argv[optind]);
     if (cli_load_config(&cfg, EQ_NEED_DB) < 0)
         return CLI_FAIL;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/id.h"
 #include "common/pg.h"
 #include "queue/queue.h"
 
@@ -93,12 +94,9 @@ int cmd_token(int argc, char **argv)
         if (queue_token_list(conn, print_row, NULL, &err) < 0)
             goto fail;
     } else if (strcmp(sub, "revoke") == 0) {
-        char *end = NULL;
         if (owner || optind != argc - 1)
             return cli_usage_error("token", "revoke takes one token ID");
-        errno = 0;
-        id = strtoll(argv[optind], &end, 10);
-        if (errno || end == argv[optind] || *end || id <= 0)
+        if (eq_id_parse_str(argv[optind], &id) < 0)
             return cli_usage_error("token", "'%s' is not a token id", argv[optind]);
         if (connect_db(&cfg, &conn, &err) < 0 || queue_token_revoke(conn, id, &ok, &err) < 0)
             goto fail;

@@ -10,15 +10,20 @@
 
 bool export_kind_name_valid(const char *name)
 {
-    size_t n;
-    if (!name)
+    /* exactly exportq.kinds' CHECK (name ~ '^[a-z0-9_]{1,64}$') */
+    size_t n = name ? strlen(name) : 0;
+    return n >= 1 && n <= EXPORT_KIND_NAME_MAX && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
+
+bool export_param_name_valid(const char *name, size_t n)
+{
+    static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
+    if (!name || n == 0 || n > EXPORT_PARAM_NAME_MAX)
         return false;
-    n = strlen(name);
-    if (n == 0 || n > EXPORT_KIND_NAME_MAX)
-        return false;
-    if (strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") != n)
-        return false;
-    return name[0] != '.' && name[0] != '-' && name[0] != '_';
+    for (size_t i = 0; i < n; i++)
+        if (!name[i] || !strchr(chars, name[i]))
+            return false;
+    return true;
 }
 
 void export_options_default(export_options *o)
@@ -167,7 +172,7 @@ int export_kind_get(PGconn *conn, const char *name, export_kind *k, eq_err *err)
     export_options_default(&k->options);
     if (!export_kind_name_valid(name))
         return eq_fail(err, EQ_ERR_INVALID,
-                       "invalid kind name (1 to %d letters, digits, '_', '.', '-')", EXPORT_KIND_NAME_MAX);
+                       "invalid kind name (1 to %d lowercase letters, digits or '_')", EXPORT_KIND_NAME_MAX);
     if (eq_pg_exec(conn, "loading the export kind", sql, 1, params, &res, err) < 0)
         return -1;
     if (PQntuples(res) != 1) {
@@ -197,6 +202,18 @@ int export_kind_filename(const export_kind *k, char *out, size_t outsz, eq_err *
     return 0;
 }
 
+int export_params_bind_owner(json_t *params, const char *owner, eq_err *err)
+{
+    json_t *v;
+    if (!owner || !*owner)
+        return 0;
+    if (!(v = json_string(owner)))
+        return eq_fail(err, EQ_ERR_INVALID, "owner is not valid UTF-8");
+    if (json_object_set_new(params, "owner", v) < 0)
+        return eq_fail(err, EQ_ERR_NOMEM, "parameters: out of memory");
+    return 0;
+}
+
 int export_params_build(const char *params_json, const char *owner, char **out, eq_err *err)
 {
     json_error_t jerr;
@@ -215,17 +232,8 @@ int export_params_build(const char *params_json, const char *owner, char **out, 
     } else if (!(root = json_object())) {
         return eq_fail(err, EQ_ERR_NOMEM, "parameters: out of memory");
     }
-    if (owner) {
-        json_t *v = json_string(owner);
-        if (!v) {
-            eq_fail(err, EQ_ERR_INVALID, "owner is not valid UTF-8");
-            goto fail;
-        }
-        if (json_object_set_new(root, "owner", v) < 0) {
-            eq_fail(err, EQ_ERR_NOMEM, "parameters: out of memory");
-            goto fail;
-        }
-    }
+    if (export_params_bind_owner(root, owner, err) < 0)
+        goto fail;
     *out = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
     if (!*out) {
         eq_fail(err, EQ_ERR_NOMEM, "parameters: out of memory");

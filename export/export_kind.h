@@ -19,6 +19,7 @@
 #ifndef EXPORTQ_WORKER_EXPORT_KIND_H
 #define EXPORTQ_WORKER_EXPORT_KIND_H
 
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -52,8 +53,15 @@ typedef struct export_kind {
     export_options options;
 } export_kind;
 
-/* Kind names: 1..64 bytes of [A-Za-z0-9_.-], starting with a letter or digit. */
+/* Kind names, the one rule: what SQL accepts (exportq.kinds' CHECK and
+ * define_kind), 1..EXPORT_KIND_NAME_MAX bytes of [a-z0-9_]. Every front end
+ * (POST, the stream route, the CLI) checks names with this and nothing else. */
 bool export_kind_name_valid(const char *name);
+
+/* Parameter names, the one rule (HTTP query and body, --param): 1 to
+ * EXPORT_PARAM_NAME_MAX bytes of [A-Za-z0-9_]. `n` bytes at `name`. */
+#define EXPORT_PARAM_NAME_MAX 64
+bool export_param_name_valid(const char *name, size_t n);
 
 /* The defaults: no gzip (level 6), no BOM, no guard, header on, csv, every format. */
 void export_options_default(export_options *o);
@@ -73,9 +81,14 @@ int export_kind_get(PGconn *conn, const char *name, export_kind *k, eq_err *err)
  * returns -1 (EQ_ERR_LIMIT) when it did not fit. */
 int export_kind_filename(const export_kind *k, char *out, size_t outsz, eq_err *err) EQ_MUST;
 
+/* The owner binding, the one rule: when there is an owner (not NULL, not ""),
+ * params.owner is set to it, whatever the caller put there; without an owner
+ * the parameters are left as they are. `params` must be a JSON object. */
+int export_params_bind_owner(json_t *params, const char *owner, eq_err *err) EQ_MUST;
+
 /* Builds the parameter object for the function: `params_json` (a JSON object
- * text; NULL means {}) with "owner" set to `owner` when owner is not NULL,
- * whatever the caller put there. *out is malloc'ed compact JSON (caller frees). */
+ * text; NULL means {}) with the owner bound (export_params_bind_owner).
+ * *out is malloc'ed compact JSON with sorted keys (caller frees). */
 int export_params_build(const char *params_json, const char *owner, char **out, eq_err *err) EQ_MUST;
 
 /* True for a function name as the catalog renders it (quote_ident, at most

@@ -55,3 +55,12 @@ int object_key_build(const char *prefix, const char *owner, long long job_id, co
     memcpy(out + n, seg, strlen(seg) + 1);
     return 0;
 }
+
+const char *object_key_basename(const char *key)
+{
+    const char *slash;
+    if (!key)
+        return "";
+    slash = strrchr(key, '/');
+    return slash ? slash + 1 : key;
+}

@@ -31,4 +31,9 @@ int object_key_dir(const char *prefix, const char *owner, long long job_id, cons
 int object_key_build(const char *prefix, const char *owner, long long job_id, const char *token,
                      const char *filename, char *out, size_t outsz, eq_err *err) EQ_MUST;
 
+/* The file name part of a key (what follows its last '/'; the whole key when
+ * there is none): the name a presigned link, a mail and `exportq presign`
+ * give the download. Points into `key`; "" when the key ends with '/'. */
+const char *object_key_basename(const char *key);
+
 #endif

@@ -3,14 +3,8 @@
 #include "http/http_internal.h"
 
 #include <stdio.h>
-#include <time.h>
 
-static double now_monotonic(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
+#include "common/clock.h"
 
 static int authenticate(http_server *s, struct MHD_Connection *c, http_req *r, http_problem *p)
 {
@@ -46,7 +40,7 @@ bool http_auth_gate(http_server *s, struct MHD_Connection *c, http_req *r, enum 
         return true;
     }
     snprintf(key, sizeof key, "%lld", r->token_id);
-    if (!http_ratelimit_take(s->rl, key, now_monotonic(), &retry_after)) {
+    if (!http_ratelimit_take(s->rl, key, eq_now_s(), &retry_after)) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", retry_after);
         *ret = http_respond_429(c, r, "rate_limited", ra, "too many requests for this token; slow down");

@@ -9,13 +9,13 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "export/object_key.h"
 
 /* The job as the API shows it: queue_status_json() plus download_url (a
  * freshly presigned link) once succeeded and not yet past retention. */
 static int presign(http_server *s, const queue_status_row *row, char **url, eq_err *err)
 {
-    const char *slash = strrchr(row->object_key, '/');
-    const char *filename = slash ? slash + 1 : row->object_key;
+    const char *filename = object_key_basename(row->object_key);
     long long now = (long long)time(NULL);
     long expires = s->cfg->link_ttl;
     int rc;

@@ -12,9 +12,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/buf.h"
+#include "common/disposition.h"
+#include "common/id.h"
 #include "export/export_kind.h"
 
-static const char name_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
 
 int http_problem_set(http_problem *p, int status, const char *code, const char *fmt, ...)
 {
@@ -46,12 +48,6 @@ char *http_problem_json(const http_problem *p)
     return out;
 }
 
-static bool name_valid(const char *s, size_t max)
-{
-    size_t n = s ? strlen(s) : 0;
-    return n >= 1 && n <= max && strspn(s, name_chars) == n;
-}
-
 bool http_kind_name_valid(const char *kind)
 {
     return kind && export_kind_name_valid(kind);
@@ -59,7 +55,7 @@ bool http_kind_name_valid(const char *kind)
 
 bool http_param_name_valid(const char *name)
 {
-    return name_valid(name, HTTP_PARAM_NAME_MAX);
+    return name && export_param_name_valid(name, strlen(name));
 }
 
 int http_params_validate(const json_t *params, http_problem *p)
@@ -88,9 +84,10 @@ int http_params_validate(const json_t *params, http_problem *p)
 
 int http_params_bind_owner(json_t *params, const char *owner, http_problem *p)
 {
-    json_t *v = json_string(owner ? owner : "");
-    if (!v || json_object_set_new(params, "owner", v) < 0)
-        return http_problem_set(p, 500, "internal", "out of memory");
+    eq_err err;
+    if (export_params_bind_owner(params, owner, &err) < 0)
+        return http_problem_set(p, err.code == EQ_ERR_NOMEM ? 500 : 400,
+                                err.code == EQ_ERR_NOMEM ? "internal" : "invalid_params", "%s", err.msg);
     return 0;
 }
 
@@ -263,11 +260,9 @@ int http_list_args_parse(const char *limit, const char *cursor, int *out_limit, 
         *out_limit = (int)v;
     }
     if (cursor) {
-        size_t n = strlen(cursor);
         long long v;
-        if (n == 0 || n > 18 || strspn(cursor, "0123456789") != n || cursor[0] == '0')
+        if (eq_id_parse_str(cursor, &v) < 0)
             return http_problem_set(p, 400, "invalid_cursor", "cursor is not one this API returned");
-        v = strtoll(cursor, NULL, 10);
         *out_cursor = v;
     }
     return 0;
@@ -275,37 +270,18 @@ int http_list_args_parse(const char *limit, const char *cursor, int *out_limit, 
 
 int http_content_disposition(const char *filename, char *out, size_t outsz)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = 0;
-    const char *f = filename && *filename ? filename : "export.csv";
-    int w = snprintf(out, outsz, "attachment; filename=\"");
-    if (w < 0 || (size_t)w >= outsz)
-        return -1;
-    n = (size_t)w;
-    for (const unsigned char *p = (const unsigned char *)f; *p; p++) {
-        if (n + 2 >= outsz)
-            return -1;
-        out[n++] = (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '/') ? '_' : (char)*p;
+    eq_buf b;
+    eq_err err;
+    int rc = -1;
+    if (outsz)
+        out[0] = '\0';
+    eq_buf_init(&b, outsz);
+    if (eq_content_disposition(filename, &b, &err) == 0 && b.len < outsz) {
+        memcpy(out, b.data, b.len + 1);
+        rc = 0;
     }
-    w = snprintf(out + n, outsz - n, "\"; filename*=UTF-8''");
-    if (w < 0 || (size_t)w >= outsz - n)
-        return -1;
-    n += (size_t)w;
-    for (const unsigned char *p = (const unsigned char *)f; *p; p++) {
-        /* RFC 5987 attr-char: ALPHA / DIGIT / "!#$&+-.^_`|~" */
-        bool plain = isalnum(*p) || (*p && strchr("!#$&+-.^_`|~", *p));
-        if (n + 4 >= outsz)
-            return -1;
-        if (plain && *p != '/') {
-            out[n++] = (char)*p;
-        } else {
-            out[n++] = '%';
-            out[n++] = hex[*p >> 4];
-            out[n++] = hex[*p & 15];
-        }
-    }
-    out[n] = '\0';
-    return 0;
+    eq_buf_cleanup(&b);
+    return rc;
 }
 
 bool http_idempotency_key_valid(const char *key)

@@ -15,10 +15,11 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "export/export_kind.h"
 
 #define HTTP_BODY_MAX (64 * 1024) /* request bodies above this are 413 */
 #define HTTP_TOKEN_MAX 256        /* bytes of a bearer token */
-#define HTTP_PARAM_NAME_MAX 64
+#define HTTP_PARAM_NAME_MAX EXPORT_PARAM_NAME_MAX
 #define HTTP_PARAM_VALUE_MAX 4096
 #define HTTP_PARAMS_MAX 64 /* members of params */
 #define HTTP_EMAIL_MAX 254
@@ -41,7 +42,7 @@ char *http_problem_json(const http_problem *p);
 /* A POST /v1/exports body. The request owns params (json_decref via
  * http_export_req_cleanup, which accepts a zeroed request). */
 typedef struct http_export_req {
-    char kind[64];
+    char kind[EXPORT_KIND_NAME_MAX + 1];
     json_t *params; /* always an object after a successful parse */
     char email[HTTP_EMAIL_MAX + 1]; /* "" when none */
     char format[8];                 /* "" = the kind's default; else csv, tsv, jsonl, xlsx */
@@ -60,7 +61,7 @@ bool http_param_name_valid(const char *name);
 /* params must be an object of at most HTTP_PARAMS_MAX scalar members (string,
  * number, boolean, null) with valid names and strings of bounded length. */
 int http_params_validate(const json_t *params, http_problem *p) EQ_MUST;
-/* Overwrites params.owner with the token's owner (both flows). */
+/* Overwrites params.owner with the token's owner: export_params_bind_owner(). */
 int http_params_bind_owner(json_t *params, const char *owner, http_problem *p) EQ_MUST;
 
 
@@ -78,10 +79,9 @@ bool http_accepts_gzip(const char *accept_encoding);
 int http_list_args_parse(const char *limit, const char *cursor, int *out_limit, int64_t *out_cursor,
                          http_problem *p) EQ_MUST;
 
-/* Content-Disposition for a download named `filename` (any bytes):
- * attachment; filename="<ASCII, quotes and controls replaced by _>";
- * filename*=UTF-8''<percent-encoded>. Always NUL-terminates; returns -1 when
- * it did not fit. */
+/* Content-Disposition for a download named `filename` (any bytes), by the one
+ * rule of common/disposition.h (the presigned link's too), into a fixed
+ * buffer. Always NUL-terminates; returns -1 when it did not fit. */
 int http_content_disposition(const char *filename, char *out, size_t outsz) EQ_MUST;
 
 /* An Idempotency-Key value: 1..255 bytes of visible ASCII. */

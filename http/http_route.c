@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "common/id.h"
+
 typedef struct route_def {
     http_endpoint ep;
     unsigned methods;
@@ -35,21 +37,6 @@ http_method http_method_parse(const char *method)
     return HTTP_M_OTHER;
 }
 
-/* A job id: 1 to 18 decimal digits, no sign, no leading zero, > 0. */
-static int parse_id(const char *s, size_t n, int64_t *out)
-{
-    int64_t v = 0;
-    if (n == 0 || n > 18 || s[0] == '0')
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
 static int finish(const char *method, http_endpoint ep, http_route *out)
 {
     out->endpoint = ep;
@@ -73,6 +60,7 @@ int http_route_match(const char *method, const char *path, http_route *out)
     if (strncmp(path, exports, sizeof exports - 1) == 0) {
         const char *rest = path + sizeof exports - 1;
         const char *slash;
+        long long id;
         size_t n;
         if (*rest == '\0' || strcmp(rest, "/") == 0)
             return finish(method, HTTP_EP_EXPORTS, out);
@@ -81,8 +69,9 @@ int http_route_match(const char *method, const char *path, http_route *out)
         rest++;
         slash = strchr(rest, '/');
         n = slash ? (size_t)(slash - rest) : strlen(rest);
-        if (parse_id(rest, n, &out->job_id) < 0)
+        if (eq_id_parse(rest, n, &id) < 0)
             return 404;
+        out->job_id = id;
         if (!slash)
             return finish(method, HTTP_EP_EXPORT, out);
         if (strcmp(slash, "/download") == 0)

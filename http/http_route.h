@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include "export/export_kind.h"
+
 typedef enum http_endpoint {
     HTTP_EP_NONE = 0,
     HTTP_EP_HEALTHZ,         /* /healthz */
@@ -28,7 +30,7 @@ typedef enum http_method {
     HTTP_M_DELETE = 1 << 3,
 } http_method;
 
-#define HTTP_KIND_MAX 64 /* bytes of a kind name, NUL included */
+#define HTTP_KIND_MAX (EXPORT_KIND_NAME_MAX + 1) /* bytes of a kind name, NUL included */
 
 typedef struct http_route {
     http_endpoint endpoint;

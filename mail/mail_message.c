@@ -7,6 +7,8 @@
  */
 #include "mail/mail_message.h"
 
+#include "common/hex.h"
+
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -250,8 +252,6 @@ int mail_header_append_text(eq_buf *out, const char *name, const char *value, eq
     return eq_buf_puts(out, "\r\n", err);
 }
 
-static const char hexdig[] = "0123456789ABCDEF";
-
 int mail_qp_append(eq_buf *out, const char *s, size_t n, eq_err *err)
 {
     size_t col = 0;
@@ -273,9 +273,7 @@ int mail_qp_append(eq_buf *out, const char *s, size_t n, eq_err *err)
             enc[0] = (char)c;
             elen = 1;
         } else {
-            enc[0] = '=';
-            enc[1] = hexdig[c >> 4];
-            enc[2] = hexdig[c & 15];
+            eq_hex_escape(c, '=', enc);
             elen = 3;
         }
         /* room for this and, unless the line ends here, a soft break '=' */
@@ -284,9 +282,7 @@ int mail_qp_append(eq_buf *out, const char *s, size_t n, eq_err *err)
                 return -1;
             col = 0;
             if (c == '.') { /* a '.' now starting a line: encode it */
-                enc[0] = '=';
-                enc[1] = hexdig[c >> 4];
-                enc[2] = hexdig[c & 15];
+                eq_hex_escape(c, '=', enc);
                 elen = 3;
             }
         }

@@ -8,20 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/hex.h"
 #include "queue/queue_internal.h"
 
 #define TOKEN_PREFIX "eqt_"
 #define TOKEN_BYTES 32
-
-static void hex_encode(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
 
 void queue_token_hash(const char *token, char hex[65])
 {
@@ -33,7 +24,7 @@ void queue_token_hash(const char *token, char hex[65])
         hex[64] = '\0';
         return;
     }
-    hex_encode(md, 32, hex);
+    eq_hex_encode(md, 32, hex);
 }
 
 bool queue_token_well_formed(const char *s)
@@ -66,7 +57,7 @@ int queue_token_create(PGconn *conn, const char *owner, char *token_out, size_t 
     if (RAND_bytes(raw, sizeof raw) != 1)
         return eq_fail(err, EQ_ERR_IO, "token create: the random generator failed");
     memcpy(token, TOKEN_PREFIX, strlen(TOKEN_PREFIX));
-    hex_encode(raw, sizeof raw, token + strlen(TOKEN_PREFIX));
+    eq_hex_encode(raw, sizeof raw, token + strlen(TOKEN_PREFIX));
     queue_token_hash(token, hash);
     if (queue_exec(conn, "token create",
                    "INSERT INTO exportq.tokens (owner, token_hash) VALUES ($1, $2) RETURNING id", 2,

@@ -268,7 +268,7 @@ int s3_presign_link(s3_client *c, const char *key, long expires, const char *fil
     if (s3_request_target(c, key, host, sizeof host, &uri, err) < 0)
         goto fail;
     if (filename) {
-        if (s3_content_disposition(filename, &disp, err) < 0)
+        if (eq_content_disposition(filename, &disp, err) < 0)
             goto fail;
         q[nq++] = (sigv4_kv){"response-content-disposition", disp.data};
     }

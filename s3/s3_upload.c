@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "s3/s3_request.h"
 #include "s3/s3_xml.h"
@@ -71,13 +72,6 @@ struct s3_upload {
     s3_upload_stats stats;
     char ctx[160]; /* log context */
 };
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int fail_sticky(s3_upload *up, const eq_err *e, eq_err *err);
 
@@ -518,7 +512,7 @@ static int reap(s3_upload *up, eq_err *err)
             return fail_sticky(up, &e, err);
         }
         p->state = PART_BACKOFF;
-        p->retry_at_ms = now_ms() + s3_client_backoff_ms(up->client, p->attempts + 1);
+        p->retry_at_ms = eq_now_ms() + s3_client_backoff_ms(up->client, p->attempts + 1);
         up->stats.retries++;
         eq_warn(ctx, "will retry (attempt %d): %s", p->attempts + 1, e.msg);
     }
@@ -528,7 +522,7 @@ static int reap(s3_upload *up, eq_err *err)
 /* Starts what can start: due retries first, then ready parts, lowest number first. */
 static int pump(s3_upload *up, eq_err *err)
 {
-    long long now = now_ms();
+    long long now = eq_now_ms();
     int running;
     CURLMcode mc;
 
@@ -611,7 +605,7 @@ int s3_upload_wait(s3_upload *up, int extra_fd, short extra_events, int timeout_
 
     if (pump(up, err) < 0)
         return -1;
-    now = now_ms();
+    now = eq_now_ms();
     for (int i = 0; i < up->npool; i++)
         if (up->pool[i].state == PART_BACKOFF && (next < 0 || up->pool[i].retry_at_ms < next))
             next = up->pool[i].retry_at_ms;

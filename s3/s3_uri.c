@@ -2,6 +2,8 @@
  * in old versions and cannot keep '/', and SigV4 needs exactly this set. */
 #include "s3/s3_uri.h"
 
+#include "common/hex.h"
+
 bool s3_uri_unreserved(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -10,7 +12,6 @@ bool s3_uri_unreserved(unsigned char c)
 
 int s3_uri_encode(eq_buf *out, const char *s, size_t n, bool keep_slash, eq_err *err)
 {
-    static const char hex[] = "0123456789ABCDEF";
     size_t i, need = 0;
     char *p;
 
@@ -28,9 +29,8 @@ int s3_uri_encode(eq_buf *out, const char *s, size_t n, bool keep_slash, eq_err 
         if (s3_uri_unreserved(c) || (keep_slash && c == '/')) {
             *p++ = (char)c;
         } else {
-            *p++ = '%';
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 15];
+            eq_hex_escape(c, '%', p);
+            p += 3;
         }
     }
     out->len += need;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/pg.h"
 #include "export/export.h"
@@ -36,13 +37,6 @@ typedef struct run_state {
     bool upload_recorded;
 } run_state;
 
-long long job_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint64_t rows_so_far(const run_state *rs)
 {
     return export_rows(rs->x);
@@ -58,7 +52,7 @@ static uint64_t bytes_so_far(const run_state *rs)
 static int tick(run_state *rs, eq_err *err)
 {
     job_run_ctx *ctx = rs->ctx;
-    long long now = job_now_ms();
+    long long now = eq_now_ms();
     eq_err hb;
 
     if (*ctx->stop >= JOB_STOP_NOW ||
@@ -296,7 +290,7 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
     export_kind kind;
     char key[OBJECT_KEY_MAX + 1], dir[OBJECT_KEY_MAX + 1], fname[EXPORT_KIND_FILENAME_MAX + 8];
     job_outcome out = JOB_FAILED;
-    long long t0 = job_now_ms();
+    long long t0 = eq_now_ms();
     eq_err e;
     int frc;
 
@@ -388,7 +382,7 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
         }
         if (queue_object_kept(ctx->qconn, job->id, key, &e) < 0)
             eq_debug(rs.logctx, "could not forget the written object (the housekeeper will): %s", e.msg);
-        long long ms = job_now_ms() - t0;
+        long long ms = eq_now_ms() - t0;
         eq_info(rs.logctx, "export succeeded: %lld rows, %lld bytes in %lld.%03lld s", rows, bytes, ms / 1000,
                 ms % 1000);
         out = JOB_SUCCEEDED;
@@ -398,7 +392,7 @@ cleanup: {
         if (rs.up)
             s3_upload_get_stats(rs.up, &st);
         worker_metrics_export((worker_outcome_m)out, rows_so_far(&rs), bytes_so_far(&rs),
-                              job_now_ms() - t0, rs.up ? &st : NULL);
+                              eq_now_ms() - t0, rs.up ? &st : NULL);
     }
     export_close(rs.x);
     s3_upload_free(rs.up);

@@ -52,7 +52,4 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err);
  * an upload created just before a crash, before its id could be recorded. */
 int job_abort_uploads(s3_client *s3, const char *dir, const char *logctx, eq_err *err) EQ_MUST;
 
-/* Monotonic clock in milliseconds. */
-long long job_now_ms(void);
-
 #endif

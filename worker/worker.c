@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/pg.h"
 #include "queue/queue.h"
@@ -151,13 +152,6 @@ out:
     return NULL;
 }
 
-/* The file name a mail shows: the object's last key segment. */
-static const char *key_basename(const char *key)
-{
-    const char *slash = strrchr(key, '/');
-    return slash ? slash + 1 : key;
-}
-
 /* A send in progress is cut short on the second SIGTERM. */
 static bool stopping_now(void *ud)
 {
@@ -197,7 +191,7 @@ static int mail_one(worker_thread *t, bool *did, eq_err *err)
     info.bytes = m.bytes;
     if (strcmp(m.mail_kind, "success") == 0) {
         long ttl = cfg->link_ttl, left = (long)(m.link_expires_at - (long long)time(NULL));
-        info.filename = key_basename(m.object_key);
+        info.filename = object_key_basename(m.object_key);
         /* the link ends no later than the job's link_expires_at (which the
          * credentials' lifetime capped) when that is still ahead; the mail
          * says when it really ends */
@@ -345,7 +339,7 @@ static void *housekeeper_thread(void *arg)
         goto out;
     }
     while (w->stop < JOB_STOP_NOW) {
-        long long now = job_now_ms();
+        long long now = eq_now_ms();
         bool jobs_done = atomic_load(&w->jobs_running) == 0, mailed = false;
         if (connect_queue(t, false) < 0)
             break;
@@ -469,7 +463,7 @@ int worker_main(const eq_config *cfg, const worker_opts *opts)
         int sig = sigtimedwait(&sigs, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT) {
             if (w.stop == JOB_RUN) {
-                w.drain_deadline_ms = job_now_ms() + cfg->drain_seconds * 1000LL;
+                w.drain_deadline_ms = eq_now_ms() + cfg->drain_seconds * 1000LL;
                 w.stop = JOB_DRAIN;
                 sd_notify(0, "STOPPING=1\nSTATUS=draining");
                 eq_info(NULL, "signal %d: draining (running jobs have %d s, then are released; "
@@ -479,11 +473,11 @@ int worker_main(const eq_config *cfg, const worker_opts *opts)
                 eq_info(NULL, "signal %d again: releasing running jobs now", sig);
             }
         }
-        if (w.stop == JOB_DRAIN && job_now_ms() >= w.drain_deadline_ms)
+        if (w.stop == JOB_DRAIN && eq_now_ms() >= w.drain_deadline_ms)
             w.stop = JOB_STOP_NOW;
-        if (watchdog && job_now_ms() >= next_wd) {
+        if (watchdog && eq_now_ms() >= next_wd) {
             sd_notify(0, "WATCHDOG=1");
-            next_wd = job_now_ms() + (long long)(wd_usec / 2000);
+            next_wd = eq_now_ms() + (long long)(wd_usec / 2000);
         }
     }
     for (int i = 0; i < started; i++)

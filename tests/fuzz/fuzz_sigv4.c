@@ -197,7 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     eq_buf_cleanup(&b);
     eq_buf_init(&b, 1 << 20);
-    if (s3_content_disposition(s, &b, &err) == 0) {
+    if (eq_content_disposition(s, &b, &err) == 0) {
         if (b.len < 22 || strncmp(b.data, "attachment; filename=\"", 22) != 0)
             abort();
         for (size_t i = 0; i < b.len; i++)

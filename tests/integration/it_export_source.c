@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "common/pg.h"
+#include "export/export.h"
 #include "export/export_kind.h"
 #include "export/export_source.h"
 
@@ -273,6 +274,130 @@ static void test_kind_and_copy_sql(void **state)
     PQfinish(c);
 }
 
+static void echo_kind(PGconn *c)
+{
+    exec_ok(c, "CREATE SCHEMA IF NOT EXISTS \"Odd Schema\"");
+    exec_ok(c, "CREATE OR REPLACE FUNCTION \"Odd Schema\".\"Echo\"(p jsonb) RETURNS TABLE(k text, v text) "
+               "LANGUAGE sql AS $$ SELECT key, value FROM jsonb_each_text(p) ORDER BY key $$");
+}
+
+/* The kind-name rule is the SQL one: export_kind_name_valid() takes exactly
+ * the names exportq.define_kind() takes (issue 12: a 64-byte name). */
+static void test_kind_name_is_the_sql_rule(void **state)
+{
+    static const char *const names[] = {"a", "user_activity", "_x", "0day", "v2.orders", "a-b", "Upper", "a b",
+                                        "caf\xc3\xa9", "", "x'; --",
+                                        "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk",
+                                        "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"};
+    PGconn *c = connect_db("it-kindname");
+    (void)state;
+    echo_kind(c);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *params[1] = {names[i]};
+        PGresult *res;
+        bool sql_ok;
+        exec_ok(c, "BEGIN");
+        res = PQexecParams(c, "SELECT exportq.define_kind($1, '\"Odd Schema\".\"Echo\"'::regproc)", 1, NULL, params,
+                           NULL, NULL, 0);
+        sql_ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+        PQclear(res);
+        exec_ok(c, "ROLLBACK");
+        print_message("kind name '%s' (%zu bytes): SQL %s\n", names[i], strlen(names[i]), sql_ok ? "takes" : "refuses");
+        assert_int_equal(export_kind_name_valid(names[i]), sql_ok);
+    }
+    PQfinish(c);
+}
+
+typedef struct mem_sink {
+    char data[4096];
+    size_t len;
+} mem_sink;
+
+static int to_mem(void *ctx, const void *data, size_t len, eq_err *err)
+{
+    mem_sink *m = ctx;
+    if (m->len + len >= sizeof m->data)
+        return eq_fail(err, EQ_ERR_LIMIT, "test sink full");
+    memcpy(m->data + m->len, data, len);
+    m->len += len;
+    m->data[m->len] = '\0';
+    return 0;
+}
+
+/* Runs spec to the end into a memory sink; returns the last export_next. */
+static int run_export(const export_spec *spec, mem_sink *m, uint64_t *rows, eq_err *err)
+{
+    export_stream *x = NULL;
+    int r;
+    memset(m, 0, sizeof *m);
+    if (export_open(spec, to_mem, m, &x, err) < 0)
+        return -1;
+    while ((r = export_next(x, err)) == EXPORT_READY || r == EXPORT_WOULD_BLOCK) {
+        if (r == EXPORT_WOULD_BLOCK) {
+            struct pollfd p = {.fd = export_socket(x), .events = export_events(x)};
+            if (export_flush(x, err) < 0)
+                break;
+            poll(&p, 1, 1000);
+        }
+    }
+    if (rows)
+        *rows = export_rows(x);
+    if (r == EXPORT_DONE)
+        assert_int_equal(export_bytes_out(x), m->len);
+    export_close(x);
+    return r;
+}
+
+/* export_open, the one entry point: the owner bound over the parameters (NULL
+ * or "" = no owner), the kind's options wired, a borrowed connection left
+ * idle, an own connection when given a URL. */
+static void test_export_open(void **state)
+{
+    PGconn *c = connect_db("it-open");
+    export_spec spec = {.conn = c, .function = "\"Odd Schema\".\"Echo\"",
+                        .params_json = "{\"owner\":\"mallory\",\"a\":\"=1\"}", .owner = "Jane Doe kind=forged"};
+    mem_sink m;
+    uint64_t rows = 0;
+    eq_err err;
+    (void)state;
+    echo_kind(c);
+    export_options_default(&spec.options);
+    assert_int_equal(run_export(&spec, &m, &rows, &err), EXPORT_DONE);
+    assert_string_equal(m.data, "k,v\na,=1\nowner,Jane Doe kind=forged\n");
+    assert_int_equal(rows, 2);
+    exec_ok(c, "SELECT 1"); /* the borrowed connection is idle and reusable */
+
+    /* no owner: the caller's value stays (exportq stream without --owner) */
+    spec.owner = "";
+    assert_int_equal(run_export(&spec, &m, NULL, &err), EXPORT_DONE);
+    assert_string_equal(m.data, "k,v\na,=1\nowner,mallory\n");
+    spec.owner = NULL;
+    assert_int_equal(run_export(&spec, &m, NULL, &err), EXPORT_DONE);
+    assert_string_equal(m.data, "k,v\na,=1\nowner,mallory\n");
+
+    /* the kind's options: no header, formula guard, BOM; an own connection */
+    spec.conn = NULL;
+    spec.source_url = getenv("EXPORTQ_DATABASE_URL");
+    spec.app_role = "it-open-own";
+    spec.owner = "u1";
+    spec.options.header = false;
+    spec.options.formula_guard = true;
+    spec.options.bom = true;
+    assert_int_equal(run_export(&spec, &m, &rows, &err), EXPORT_DONE);
+    assert_string_equal(m.data, "\xef\xbb\xbf" "a,'=1\nowner,u1\n");
+    assert_int_equal(rows, 2);
+
+    /* refused before any query: parameters that are not an object, no function */
+    spec.params_json = "[1]";
+    assert_int_equal(run_export(&spec, &m, NULL, &err), -1);
+    assert_int_equal(err.code, EQ_ERR_INVALID);
+    spec.params_json = NULL;
+    spec.function = "";
+    assert_int_equal(run_export(&spec, &m, NULL, &err), -1);
+    assert_int_equal(wait_gone(c, "exportq-it-open-own", 5), 0);
+    PQfinish(c);
+}
+
 static int setup_db(void **state)
 {
     /* the exportq schema at this binary's version (migrate is idempotent) */
@@ -290,6 +415,8 @@ int main(void)
         cmocka_unit_test(test_sql_errors),
         cmocka_unit_test(test_cancel_stops_the_query),
         cmocka_unit_test(test_kind_and_copy_sql),
+        cmocka_unit_test(test_kind_name_is_the_sql_rule),
+        cmocka_unit_test(test_export_open),
     };
     return cmocka_run_group_tests(tests, setup_db, NULL);
 }

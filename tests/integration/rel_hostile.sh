@@ -145,6 +145,12 @@ row cli 2 "SQL as a job id (status)"     status "1 OR 1=1"
 row cli 2 "SQL as a job id (cancel)"     cancel "1; DELETE FROM exportq.jobs"
 row cli 2 "negative job id"              cancel -- -1
 row cli 2 "SQL as a token id"            token revoke "1 OR 1=1"
+# one id rule (common/id.h) for the CLI and the URL: no sign, space or leading zero
+row cli 2 "signed job id (status)"       status "+1"
+row cli 2 "job id with a space (cancel)" cancel " 1"
+row cli 2 "job id with a leading zero"   status "01"
+row cli 2 "signed token id"              token revoke "+1"
+row http 404 "signed job id in the URL"  GET "/v1/exports/+1" "$T1"
 row cli 2 "SQL in a stream kind"         stream "x'; DROP TABLE exportq.jobs; --" -o "$T/never.csv"
 row cli 2 "unknown option"               enqueue user_activity --owner-override x
 row cli 2 "traversal in presign expiry"  presign x.csv --expires ../../1

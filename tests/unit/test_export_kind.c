@@ -14,7 +14,10 @@ static void test_names(void **state)
 {
     (void)state;
     assert_true(export_kind_name_valid("user_activity"));
-    assert_true(export_kind_name_valid("v2.orders-daily"));
+    assert_true(export_kind_name_valid("_v2_orders"));
+    /* the SQL rule (exportq.kinds CHECK): no capitals, dots or dashes */
+    assert_false(export_kind_name_valid("v2.orders-daily"));
+    assert_false(export_kind_name_valid("Activity"));
     assert_false(export_kind_name_valid(""));
     assert_false(export_kind_name_valid(NULL));
     assert_false(export_kind_name_valid("a b"));

@@ -110,51 +110,6 @@ static void test_xml_refused(void **state)
     }
 }
 
-typedef struct disp_case {
-    const char *name;
-    const char *in;
-    const char *want;
-} disp_case;
-
-static void test_content_disposition(void **state)
-{
-    static const disp_case cases[] = {
-        {"plain ascii", "activity-2026.csv", "attachment; filename=\"activity-2026.csv\""},
-        {"quotes, backslash, slash, semicolon, percent", "a\"b\\c/d;e%f.csv",
-         "attachment; filename=\"a_b_c_d_e_f.csv\""},
-        {"accents", "r\xc3\xa9sum\xc3\xa9.csv",
-         "attachment; filename=\"r_sum_.csv\"; filename*=UTF-8''r%C3%A9sum%C3%A9.csv"},
-        {"cjk and space", "\xe6\x97\xa5\xe6\x9c\xac 1.csv",
-         "attachment; filename=\"__ 1.csv\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC%201.csv"},
-        {"control characters dropped", "a\r\nb\t.csv", "attachment; filename=\"ab.csv\""},
-        {"empty", "", "attachment; filename=\"export.csv\""},
-        {"only dots", "..", "attachment; filename=\"export.csv\""},
-        {"invalid utf-8: fallback only", "a\xff\xfe.csv", "attachment; filename=\"a__.csv\""},
-        {"NULL", NULL, "attachment; filename=\"export.csv\""},
-    };
-    (void)state;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        eq_buf b;
-        eq_err err;
-        eq_buf_init(&b, 4096);
-        print_message("case: %s\n", cases[i].name);
-        assert_int_equal(s3_content_disposition(cases[i].in, &b, &err), 0);
-        assert_string_equal(b.data, cases[i].want);
-        eq_buf_cleanup(&b);
-    }
-    {
-        char longname[600];
-        eq_buf b;
-        eq_err err;
-        memset(longname, 'x', sizeof longname - 1);
-        longname[sizeof longname - 1] = '\0';
-        eq_buf_init(&b, 4096);
-        assert_int_equal(s3_content_disposition(longname, &b, &err), 0);
-        assert_int_equal(b.len, strlen("attachment; filename=\"\"") + S3_FILENAME_MAX);
-        eq_buf_cleanup(&b);
-    }
-}
-
 static void test_retryable(void **state)
 {
     (void)state;
@@ -209,7 +164,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_xml_error),          cmocka_unit_test(test_xml_initiate_and_complete),
         cmocka_unit_test(test_xml_list_uploads),   cmocka_unit_test(test_xml_refused),
-        cmocka_unit_test(test_content_disposition), cmocka_unit_test(test_retryable),
+        cmocka_unit_test(test_retryable),
         cmocka_unit_test(test_backoff_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

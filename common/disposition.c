@@ -1,11 +1,13 @@
-/* s3_presign.c - see s3_presign.h */
-#include "s3/s3_presign.h"
+/* disposition.c - see disposition.h */
+#include "common/disposition.h"
 
 #include <stdbool.h>
 #include <string.h>
 
+#include "common/hex.h"
+
 /* Length of the UTF-8 sequence at s (n bytes left), 0 when invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t eq_utf8_len(const unsigned char *s, size_t n)
 {
     size_t len, i;
     unsigned cp;
@@ -39,23 +41,22 @@ static bool attr_char(unsigned char c)
            (c != 0 && strchr("!#$&+-.^_`|~", c) != NULL);
 }
 
-int s3_content_disposition(const char *filename, eq_buf *out, eq_err *err)
+int eq_content_disposition(const char *filename, eq_buf *out, eq_err *err)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    char fallback[S3_FILENAME_MAX + 1];
+    char fallback[EQ_DISPOSITION_NAME_MAX + 1];
     size_t n = filename ? strlen(filename) : 0, i = 0, f = 0, cut;
     bool ascii = true, valid = true, useful = false;
     const unsigned char *s = (const unsigned char *)filename;
 
-    if (n > S3_FILENAME_MAX) {
+    if (n > EQ_DISPOSITION_NAME_MAX) {
         /* cut at a character boundary */
-        cut = S3_FILENAME_MAX;
+        cut = EQ_DISPOSITION_NAME_MAX;
         while (cut > 0 && (s[cut] & 0xC0) == 0x80)
             cut--;
         n = cut;
     }
     while (i < n) {
-        size_t len = utf8_len(s + i, n - i);
+        size_t len = eq_utf8_len(s + i, n - i);
         if (len == 0) {
             valid = false;
             ascii = false;
@@ -89,7 +90,8 @@ int s3_content_disposition(const char *filename, eq_buf *out, eq_err *err)
     if (eq_buf_puts(out, "; filename*=UTF-8''", err) < 0)
         return -1;
     for (i = 0; i < n; i++) {
-        char enc[3] = {'%', hex[s[i] >> 4], hex[s[i] & 15]};
+        char enc[3];
+        eq_hex_escape(s[i], '%', enc);
         if (s[i] < 0x20 || s[i] == 0x7F)
             continue;
         if ((attr_char(s[i]) ? eq_buf_append(out, &s[i], 1, err) : eq_buf_append(out, enc, 3, err)) < 0)

@@ -1,0 +1,22 @@
+/* hex.c - see hex.h */
+#include "common/hex.h"
+
+static const char lower[] = "0123456789abcdef";
+static const char upper[] = "0123456789ABCDEF";
+
+void eq_hex_encode(const void *p, size_t n, char *out)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = lower[s[i] >> 4];
+        out[2 * i + 1] = lower[s[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void eq_hex_escape(unsigned char c, char mark, char out[3])
+{
+    out[0] = mark;
+    out[1] = upper[c >> 4];
+    out[2] = upper[c & 15];
+}
