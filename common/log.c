@@ -1,6 +1,8 @@
 /* log.c - see log.h */
 #include "common/log.h"
 
+#include "common/log_ctx.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -74,24 +76,17 @@ void eq_log(eq_log_level level, const char *ctx, const char *fmt, ...)
         append(line, sizeof line, &n, "\",\"msg\":\"");
         json_escape(line, sizeof line, &n, msg, strlen(msg));
         append(line, sizeof line, &n, "\"");
-        for (const char *p = ctx; p && *p;) {
-            const char *end, *eq;
-            while (*p == ' ')
-                p++;
-            if (!*p)
-                break;
-            end = strchr(p, ' ');
-            if (!end)
-                end = p + strlen(p);
-            eq = memchr(p, '=', (size_t)(end - p));
-            if (eq) {
+        if (ctx) {
+            const char *p = ctx, *key;
+            size_t keylen;
+            char val[EQ_LOGCTX_MAX];
+            while (eq_logctx_next(&p, &key, &keylen, val, sizeof val)) {
                 append(line, sizeof line, &n, ",\"");
-                json_escape(line, sizeof line, &n, p, (size_t)(eq - p));
+                json_escape(line, sizeof line, &n, key, keylen);
                 append(line, sizeof line, &n, "\":\"");
-                json_escape(line, sizeof line, &n, eq + 1, (size_t)(end - eq - 1));
+                json_escape(line, sizeof line, &n, val, strlen(val));
                 append(line, sizeof line, &n, "\"");
             }
-            p = end;
         }
         append(line, sizeof line, &n, "}\n");
     } else {

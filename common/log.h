@@ -2,7 +2,9 @@
  *
  * eq_log(level, ctx, fmt, ...): `ctx` is NULL or a space-separated list of
  * key=value pairs ("job=42 part=3 owner=u1") that give the line its context; in
- * JSON format each pair becomes a field. One line is written with one write(2),
+ * JSON format each pair becomes a field. Build a context that holds user text
+ * (owner, kind) with eq_logctx_format() (log_ctx.h), which quotes and escapes
+ * values, so `owner="Jane Doe kind=forged"` stays one field. One line is written with one write(2),
  * so lines from threads never interleave. Never pass secrets: use
  * eq_redact_url() for anything URL-shaped.
  */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/log_ctx.h"
 #include "common/log.h"
 #include "export/object_key.h"
 
@@ -141,8 +142,8 @@ enum MHD_Result http_jobs_create(http_server *s, struct MHD_Connection *c, http_
             goto answer;
         }
         if (!existing) {
-            char ctx[320];
-            snprintf(ctx, sizeof ctx, "job=%lld owner=%s kind=%s", id, r->owner, req.kind);
+            char ctx[EQ_LOGCTX_MAX];
+            eq_logctx_format(&(eq_logctx){.job = id, .owner = r->owner, .kind = req.kind}, ctx, sizeof ctx);
             eq_info(ctx, "export enqueued over HTTP");
         }
         ret = http_respond_json(c, r, 202, doc, hdrs);
@@ -256,8 +257,8 @@ enum MHD_Result http_jobs_show(http_server *s, struct MHD_Connection *c, http_re
             goto answer;
         }
         {
-            char ctx[320];
-            snprintf(ctx, sizeof ctx, "job=%lld owner=%s", id, r->owner);
+            char ctx[EQ_LOGCTX_MAX];
+            eq_logctx_format(&(eq_logctx){.job = id, .owner = r->owner}, ctx, sizeof ctx);
             eq_info(ctx, "export cancelled over HTTP");
         }
     }

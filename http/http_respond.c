@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log_ctx.h"
 #include "common/log.h"
 
 /* Queues a response; takes `body` (malloc'ed, may be NULL when len is 0).
@@ -81,8 +82,8 @@ enum MHD_Result http_respond_429(struct MHD_Connection *c, http_req *r, const ch
  * (or the pool) is unavailable, 500 otherwise. The details go to the log. */
 void http_problem_from_err(http_problem *p, const http_req *r, const eq_err *err)
 {
-    char ctx[64];
-    snprintf(ctx, sizeof ctx, "owner=%s", r->owner[0] ? r->owner : "-");
+    char ctx[EQ_LOGCTX_MAX];
+    eq_logctx_format(&(eq_logctx){.owner = r->owner[0] ? r->owner : "-"}, ctx, sizeof ctx);
     eq_error(ctx, "%s %s: %s", r->method, r->path, err->msg);
     if (err->code == EQ_ERR_DB || err->code == EQ_ERR_LIMIT)
         http_problem_set(p, 503, "unavailable", "the database is unavailable; try again later");

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/log_ctx.h"
 #include "common/log.h"
 #include "http/http_internal.h"
 
@@ -128,7 +129,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     http_server *s = cls;
     http_req *r = *con_cls;
-    char ctx[320];
+    char ctx[EQ_LOGCTX_MAX];
     (void)c;
     if (!r)
         return;
@@ -138,7 +139,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (r->stream_slot)
         atomic_fetch_sub(&s->metrics.streams_active, 1);
     http_metrics_request(&s->metrics, r->status ? r->status : 499);
-    snprintf(ctx, sizeof ctx, "owner=%s", r->owner[0] ? r->owner : "-");
+    eq_logctx_format(&(eq_logctx){.owner = r->owner[0] ? r->owner : "-"}, ctx, sizeof ctx);
     eq_log(r->route.endpoint == HTTP_EP_STREAM || r->status >= 500 ? EQ_LOG_INFO : EQ_LOG_DEBUG, ctx,
            "%s %s -> %d%s", r->method, r->path, r->status,
            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");

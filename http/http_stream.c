@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log_ctx.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "export/export.h"
@@ -21,7 +22,7 @@ struct http_stream {
     http_watch *watch;
     const atomic_bool *stopping;
     uint64_t sent;
-    char ctx[256];
+    char ctx[EQ_LOGCTX_MAX];
 };
 
 static int sink(void *ctx, const void *data, size_t len, eq_err *err)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/log_ctx.h"
 #include "common/log.h"
 
 typedef struct arg_collect {
@@ -48,7 +49,7 @@ static int stream_open(http_server *s, struct MHD_Connection *c, http_req *r, ht
     export_kind kind;
     PGconn *conn = NULL;
     char *params = NULL;
-    char ctx[384];
+    char ctx[EQ_LOGCTX_MAX];
     eq_err err;
     int rc = -1;
 
@@ -122,7 +123,8 @@ static int stream_open(http_server *s, struct MHD_Connection *c, http_req *r, ht
         http_problem_set(p, 500, "internal", "out of memory");
         goto out;
     }
-    snprintf(ctx, sizeof ctx, "kind=%s owner=%s format=%s", kind.name, r->owner, export_format_name(kind.options.format));
+    eq_logctx_format(&(eq_logctx){.owner = r->owner, .kind = kind.name, .format = export_format_name(kind.options.format)},
+                     ctx, sizeof ctx);
     if (http_stream_start(s->cfg->source_database_url ? s->cfg->source_database_url : s->cfg->database_url,
                           &kind, params, r->owner, r->stream_gzip, s->cfg->tmpdir, ctx, &r->stream, &err) < 0) {
         http_problem_from_err(p, r, &err);
@@ -208,8 +210,8 @@ enum MHD_Result http_stream_handle(http_server *s, struct MHD_Connection *c, htt
         if (err.retryable) {
             http_problem_from_err(&p, r, &err);
         } else {
-            char ctx[320];
-            snprintf(ctx, sizeof ctx, "kind=%s owner=%s", r->route.kind, r->owner);
+            char ctx[EQ_LOGCTX_MAX];
+            eq_logctx_format(&(eq_logctx){.owner = r->owner, .kind = r->route.kind}, ctx, sizeof ctx);
             eq_warn(ctx, "stream refused: %s", err.msg);
             http_problem_set(&p, 400, "export_failed", "the export query failed: %s", err.msg);
         }

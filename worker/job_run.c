@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/log_ctx.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/pg.h"
@@ -28,7 +29,7 @@ typedef enum stop_why { WHY_NONE = 0, WHY_CANCEL, WHY_LOST, WHY_RELEASE } stop_w
 typedef struct run_state {
     job_run_ctx *ctx;
     queue_job *job;
-    char logctx[160];
+    char logctx[EQ_LOGCTX_MAX];
     export_stream *x;
     s3_upload *up;
     long long next_hb_ms;
@@ -299,8 +300,12 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
     rs.job = job;
     rs.last_hb_ok_ms = t0;
     rs.next_hb_ms = t0 + HEARTBEAT_MS;
-    snprintf(rs.logctx, sizeof rs.logctx, "job=%lld attempt=%d kind=%s format=%s", job->id, job->attempt, job->kind,
-             job->format[0] ? job->format : "csv");
+    eq_logctx_format(&(eq_logctx){.job = job->id,
+                                  .attempt = job->attempt,
+                                  .owner = job->owner,
+                                  .kind = job->kind,
+                                  .format = job->format[0] ? job->format : "csv"},
+                     rs.logctx, sizeof rs.logctx);
     eq_err_clear(err);
 
     memset(&kind, 0, sizeof kind);
