@@ -51,6 +51,8 @@
 #include "mail/mail_send.h"
 
 #include <auth-client.h>
+#include <ctype.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/err.h>
@@ -76,45 +78,45 @@
 
 /* ---------------------------------------------------------------- URL */
 
-static int hexval(char c)
+/* True when every '%' of s[0..n) starts a %XX escape (libcurl leaves a
+ * malformed one as it is; a password must not silently keep a typo). */
+static bool pct_well_formed(const char *s, size_t n)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '%' && (i + 2 >= n || !isxdigit((unsigned char)s[i + 1]) || !isxdigit((unsigned char)s[i + 2])))
+            return false;
+    return true;
 }
 
-/* Percent-decodes s[0..n) into out (outsz); refuses control characters. */
-static int pct_decode(const char *s, size_t n, char *out, size_t outsz)
+/* Copies a decoded part of u into out (outsz); an absent part is "". */
+static int url_part(CURLU *u, CURLUPart part, char *out, size_t outsz)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '%') {
-            int hi, lo;
-            if (i + 2 >= n)
-                return -1;
-            hi = hexval(s[i + 1]);
-            lo = hexval(s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            c = (unsigned char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (c < 0x20 || c == 0x7f || o + 1 >= outsz)
-            return -1;
-        out[o++] = (char)c;
+    char *v = NULL;
+    CURLUcode rc = curl_url_get(u, part, &v, CURLU_URLDECODE);
+    int ret = 0;
+    out[0] = '\0';
+    if (rc == CURLUE_NO_USER || rc == CURLUE_NO_PASSWORD || rc == CURLUE_NO_PORT || rc == CURLUE_NO_QUERY ||
+        rc == CURLUE_NO_FRAGMENT)
+        return 0;
+    if (rc != CURLUE_OK || strlen(v) >= outsz)
+        ret = -1;
+    else
+        memcpy(out, v, strlen(v) + 1);
+    if (v) {
+        explicit_bzero(v, strlen(v));
+        curl_free(v);
     }
-    out[o] = '\0';
-    return 0;
+    return ret;
 }
 
 int mail_url_parse(const char *url, int tls, mail_url *out, eq_err *err)
 {
-    const char *auth, *end, *at = NULL, *hostp, *portp = NULL, *hend;
+    const char *auth, *end, *at = NULL;
+    char *fixed = NULL, portbuf[16], rest[8];
+    CURLU *u = NULL;
+    size_t n, f = 0;
+    int rc = -1;
+
     memset(out, 0, sizeof *out);
     if (!url || !*url)
         return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL is empty");
@@ -126,63 +128,87 @@ int mail_url_parse(const char *url, int tls, mail_url *out, eq_err *err)
         return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: must look like smtp://[user:pass@]host[:port]");
     auth = url + 7;
     end = auth + strcspn(auth, "/?#");
-    if (*end && strcmp(end, "/") != 0)
-        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: unexpected path or query after host[:port]");
     for (const char *p = auth; p < end; p++)
         if (*p == '@')
             at = p;
+    if (at && !pct_well_formed(auth, (size_t)(at - auth)))
+        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: bad user name or password (percent-encode special "
+                                           "characters)");
+    if (end > auth && end[-1] == ':')
+        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: bad port");
+    /* a raw '@' in the password: the last '@' ends the userinfo (libcurl
+     * takes the first), so the earlier ones are encoded before parsing */
+    n = strlen(url);
+    if (!(fixed = malloc(n * 3 + 1)))
+        return eq_fail(err, EQ_ERR_NOMEM, "EXPORTQ_SMTP_URL: out of memory");
+    for (const char *p = url; *p; p++) {
+        if (*p == '@' && p < at) {
+            memcpy(fixed + f, "%40", 3);
+            f += 3;
+        } else {
+            fixed[f++] = *p;
+        }
+    }
+    fixed[f] = '\0';
+    if (!(u = curl_url())) {
+        eq_fail(err, EQ_ERR_NOMEM, "EXPORTQ_SMTP_URL: out of memory");
+        goto done;
+    }
+    if (curl_url_set(u, CURLUPART_URL, fixed, 0) != CURLUE_OK) {
+        eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: must look like smtp://[user:pass@]host[:port] (a bad host, "
+                                    "port or [IPv6] address)");
+        goto done;
+    }
+    if (url_part(u, CURLUPART_PATH, rest, sizeof rest) < 0 || (rest[0] && strcmp(rest, "/") != 0) ||
+        url_part(u, CURLUPART_QUERY, rest, sizeof rest) < 0 || rest[0] ||
+        url_part(u, CURLUPART_FRAGMENT, rest, sizeof rest) < 0 || rest[0]) {
+        eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: unexpected path or query after host[:port]");
+        goto done;
+    }
     if (at) {
-        const char *colon = memchr(auth, ':', (size_t)(at - auth));
-        const char *uend = colon ? colon : at;
-        if (uend == auth || pct_decode(auth, (size_t)(uend - auth), out->user, sizeof out->user) < 0)
-            return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: bad user name (percent-encode special characters)");
-        if (colon && pct_decode(colon + 1, (size_t)(at - colon - 1), out->pass, sizeof out->pass) < 0)
-            return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: bad password (percent-encode special characters)");
+        if (url_part(u, CURLUPART_USER, out->user, sizeof out->user) < 0 || !out->user[0]) {
+            eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: bad user name (percent-encode special characters)");
+            goto done;
+        }
+        if (url_part(u, CURLUPART_PASSWORD, out->pass, sizeof out->pass) < 0) {
+            eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: bad password (percent-encode special characters)");
+            goto done;
+        }
         out->has_auth = true;
     }
-    hostp = at ? at + 1 : auth;
-    if (*hostp == '[') { /* [IPv6] */
-        const char *close = memchr(hostp, ']', (size_t)(end - hostp));
-        if (!close || close == hostp + 1)
-            return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: bad [IPv6] host");
-        hend = close + 1;
-        if (hend < end && *hend != ':')
-            return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: bad [IPv6] host");
-        if (hend < end)
-            portp = hend + 1;
-    } else {
-        hend = memchr(hostp, ':', (size_t)(end - hostp));
-        if (hend)
-            portp = hend + 1;
-        else
-            hend = end;
+    if (url_part(u, CURLUPART_HOST, out->host, sizeof out->host) < 0 || !out->host[0]) {
+        eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: missing or too long host name");
+        goto done;
     }
-    if (hend == hostp || (size_t)(hend - hostp) >= sizeof out->host)
-        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: missing or too long host name");
-    memcpy(out->host, hostp, (size_t)(hend - hostp));
-    out->host[hend - hostp] = '\0';
     if (out->host[0] != '[' &&
-        strspn(out->host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != strlen(out->host))
-        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: host '%s' has characters a host name cannot have",
-                       out->host);
-    if (out->host[0] == '[' && strspn(out->host + 1, "0123456789abcdefABCDEF:.") != strlen(out->host) - 2)
-        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: bad [IPv6] host");
-    if (portp) {
+        strspn(out->host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != strlen(out->host)) {
+        eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: host '%s' has characters a host name cannot have", out->host);
+        goto done;
+    }
+    if (url_part(u, CURLUPART_PORT, portbuf, sizeof portbuf) < 0) {
+        eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: bad port");
+        goto done;
+    }
+    if (portbuf[0]) {
         long port = 0;
-        if (portp == end || (size_t)(end - portp) > 5)
-            return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: bad port");
-        for (const char *p = portp; p < end; p++) {
-            if (*p < '0' || *p > '9')
-                return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: bad port");
+        for (const char *p = portbuf; *p; p++)
             port = port * 10 + (*p - '0');
+        if (port < 1 || port > 65535) {
+            eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: port %ld out of range", port);
+            goto done;
         }
-        if (port < 1 || port > 65535)
-            return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: port %ld out of range", port);
         out->port = (int)port;
     } else {
         out->port = tls == EQ_SMTP_TLS_NONE ? 25 : 587;
     }
-    return 0;
+    rc = 0;
+done:
+    if (rc < 0)
+        explicit_bzero(out, sizeof *out);
+    explicit_bzero(fixed, f);
+    free(fixed);
+    curl_url_cleanup(u);
+    return rc;
 }
 
 int mail_config_check(const eq_config *cfg, eq_err *err)

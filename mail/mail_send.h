@@ -32,7 +32,12 @@ typedef struct mail_url {
 } mail_url;
 
 /* Parses `url` for TLS mode `tls` (eq_smtp_tls), filling the default port.
- * Pure; the error message never contains the password. */
+ * libcurl's URL parser (CURLU) does the work, with percent-decoding of user
+ * and password (control characters refused); on top of it: only smtp://, no
+ * path or query, a raw '@' in the password taken as data (the last '@' ends
+ * the userinfo), malformed %-escapes and an empty user refused, host names
+ * of [A-Za-z0-9.-] or an [IPv6] address. No I/O; the error message never
+ * contains the password. */
 int mail_url_parse(const char *url, int tls, mail_url *out, eq_err *err) EQ_MUST;
 
 /* Start-up check of the mail settings (URL form, smtps:// rejected, sender
