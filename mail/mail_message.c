@@ -321,23 +321,66 @@ static int check_common(const mail_export_info *info, const char *from, eq_buf *
     return 0;
 }
 
-static int append_headers(eq_buf *out, const mail_export_info *info, const char *from, const char *tag,
-                          const char *subject, eq_err *err)
+/* The installation id as it may appear in a Message-ID: [0-9A-Za-z], bounded. */
+static void installation_tag(const char *id, char *out, size_t outsz)
 {
-    char date[64];
+    size_t o = 0;
+    for (const char *p = id ? id : ""; *p && o + 1 < outsz && o < MAIL_INSTALLATION_MAX; p++) {
+        if (is_alnum((unsigned char)*p))
+            out[o++] = *p;
+    }
+    if (o == 0 && outsz > 4) {
+        memcpy(out, "none", 4);
+        o = 4;
+    }
+    out[o] = '\0';
+}
+
+static int append_headers(eq_buf *out, const mail_export_info *info, const char *from, const char *tag,
+                          const char *subject, const char *boundary, eq_err *err)
+{
+    char date[64], inst[MAIL_INSTALLATION_MAX + 1];
+    const char *domain = strchr(from, '@') + 1; /* from passed mail_address_valid */
     rfc5322_date(info->date ? info->date : time(NULL), date, sizeof date);
-    if (eq_buf_printf(out, err, "Date: %s\r\nMessage-ID: <export-%lld-%s@exportq>\r\nFrom: %s\r\nTo: %s\r\n", date,
-                      info->job_id, tag, from, info->to) < 0 ||
+    installation_tag(info->installation, inst, sizeof inst);
+    if (eq_buf_printf(out, err, "Date: %s\r\nMessage-ID: <export-%lld-%s.%s@%s>\r\nFrom: %s\r\nTo: %s\r\n", date,
+                      info->job_id, tag, inst, domain, from, info->to) < 0 ||
         mail_header_append_text(out, "Subject", subject, err) < 0 ||
-        eq_buf_puts(out,
-                    "MIME-Version: 1.0\r\n"
-                    "Content-Type: text/plain; charset=utf-8\r\n"
-                    "Content-Transfer-Encoding: quoted-printable\r\n"
-                    "Auto-Submitted: auto-generated\r\n"
-                    "\r\n",
-                    err) < 0)
+        eq_buf_printf(out, err,
+                      "MIME-Version: 1.0\r\n"
+                      "Content-Type: multipart/alternative; boundary=\"%s\"\r\n"
+                      "Auto-Submitted: auto-generated\r\n"
+                      "\r\n"
+                      "This is a MIME message: a text part and an HTML part.\r\n",
+                      boundary) < 0)
         return -1;
     return 0;
+}
+
+/* Both parts, rendered from the templates with v: text/plain and text/html,
+ * each quoted-printable, then the closing boundary. */
+static int append_parts(eq_buf *out, const char *boundary, const char *txt_tpl, const char *html_tpl,
+                        const mail_vars *v, eq_err *err)
+{
+    eq_buf part;
+    int rc = -1;
+    const char *tpl[2] = {txt_tpl, html_tpl};
+    static const char *const ctype[2] = {"text/plain", "text/html"};
+    eq_buf_init(&part, MAIL_MESSAGE_MAX);
+    for (int i = 0; i < 2; i++) {
+        eq_buf_reset(&part);
+        if (mail_template_render(tpl[i], v, i == 1, &part, err) < 0 ||
+            eq_buf_printf(out, err,
+                          "\r\n--%s\r\nContent-Type: %s; charset=utf-8\r\n"
+                          "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+                          boundary, ctype[i]) < 0 ||
+            mail_qp_append(out, part.data ? part.data : "", part.len, err) < 0)
+            goto done;
+    }
+    rc = eq_buf_printf(out, err, "\r\n--%s--\r\n", boundary);
+done:
+    eq_buf_cleanup(&part);
+    return rc;
 }
 
 /* A URL fit for a mail body: printable ASCII, no spaces. */
@@ -355,81 +398,61 @@ static bool url_ok(const char *url)
     return strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0;
 }
 
+static const char *tpl_of(const mail_export_info *info, int which)
+{
+    return info->templates && info->templates->text[which] ? info->templates->text[which]
+                                                            : mail_template_builtin(which);
+}
+
 int mail_build_success(const mail_export_info *info, const char *from, eq_buf *out, eq_err *err)
 {
     names nm;
-    char subject[TEXT_FIELD_MAX + 64], size[32], bytes[48], rows[48], expires[48];
-    eq_buf body;
-    int rc = -1;
-    eq_buf_init(&body, MAIL_MESSAGE_MAX);
+    char subject[TEXT_FIELD_MAX + 64], size[32], bytes[48], rows[48], expires[48], job[32], boundary[96];
+    char product[TEXT_FIELD_MAX + 1];
+    mail_vars v;
     if (check_common(info, from, out, &nm, err) < 0)
-        goto fail;
-    if (!url_ok(info->url)) {
-        eq_fail(err, EQ_ERR_INVALID, "mail job %lld: the download link is not a printable http(s) URL of at most %d bytes",
-                info->job_id, URL_MAX);
-        goto fail;
-    }
+        return -1;
+    if (!url_ok(info->url))
+        return eq_fail(err, EQ_ERR_INVALID,
+                       "mail job %lld: the download link is not a printable http(s) URL of at most %d bytes",
+                       info->job_id, URL_MAX);
     mail_human_size(info->bytes, size, sizeof size);
     group_digits(info->bytes, bytes, sizeof bytes);
     group_digits(info->rows, rows, sizeof rows);
     human_utc(info->link_expires_at, expires, sizeof expires);
+    sanitize_text(info->product && *info->product ? info->product : "exportq", product, sizeof product);
+    snprintf(job, sizeof job, "%lld", info->job_id);
+    snprintf(boundary, sizeof boundary, "=_exportq-%lld-success", info->job_id);
     snprintf(subject, sizeof subject, "Your export is ready: %s", nm.what);
-    if (append_headers(out, info, from, "success", subject, err) < 0)
-        goto fail;
-    /* the body is UTF-8 text with \n line ends; mail_qp_append makes it CRLF */
-    if (eq_buf_printf(&body, err,
-                      "Hello,\n\n"
-                      "your export is ready to download.\n\n"
-                      "  Export:   %s\n"
-                      "%s%s%s"
-                      "  Rows:     %s\n"
-                      "  Size:     %s (%s bytes)\n"
-                      "  Link expires: %s\n\n"
-                      "Download link (valid until %s):\n\n"
-                      "%s\n\n"
-                      "Anyone who has this link can download the file until it expires;\n"
-                      "please do not forward this message.\n\n"
-                      "-- \n"
-                      "exportq, job %lld\n",
-                      nm.kind, nm.file[0] ? "  File:     " : "", nm.file, nm.file[0] ? "\n" : "", rows, size, bytes,
-                      expires, expires, info->url, info->job_id) < 0 ||
-        mail_qp_append(out, body.data, body.len, err) < 0)
-        goto fail;
-    rc = 0;
-fail:
-    eq_buf_cleanup(&body);
-    return rc;
+    v = (mail_vars){.product = product, .kind = nm.kind, .file = nm.what, .format = info->format ? info->format : "csv",
+                    .rows = rows, .size = size, .bytes = bytes, .expires = expires, .url = info->url, .job = job};
+    if (append_headers(out, info, from, "success", subject, boundary, err) < 0 ||
+        append_parts(out, boundary, tpl_of(info, MAIL_TPL_SUCCESS_TXT), tpl_of(info, MAIL_TPL_SUCCESS_HTML), &v,
+                     err) < 0)
+        return -1;
+    return 0;
 }
 
 int mail_build_failure(const mail_export_info *info, const char *error, const char *from, eq_buf *out, eq_err *err)
 {
     names nm;
-    char subject[TEXT_FIELD_MAX + 64], reason[ERROR_TEXT_MAX + 1];
-    eq_buf body;
-    int rc = -1;
-    eq_buf_init(&body, MAIL_MESSAGE_MAX);
+    char subject[TEXT_FIELD_MAX + 64], reason[ERROR_TEXT_MAX + 1], job[32], boundary[96];
+    char product[TEXT_FIELD_MAX + 1];
+    mail_vars v;
     if (check_common(info, from, out, &nm, err) < 0)
-        goto fail;
+        return -1;
     sanitize_text(error, reason, sizeof reason);
     if (!reason[0])
         snprintf(reason, sizeof reason, "unknown error");
+    sanitize_text(info->product && *info->product ? info->product : "exportq", product, sizeof product);
+    snprintf(job, sizeof job, "%lld", info->job_id);
+    snprintf(boundary, sizeof boundary, "=_exportq-%lld-failure", info->job_id);
     snprintf(subject, sizeof subject, "Your export failed: %s", nm.what);
-    if (append_headers(out, info, from, "failure", subject, err) < 0)
-        goto fail;
-    if (eq_buf_printf(&body, err,
-                      "Hello,\n\n"
-                      "your export failed: %s; try again.\n\n"
-                      "  Export:   %s\n"
-                      "%s%s%s\n"
-                      "If it fails again, please contact support and mention job %lld.\n\n"
-                      "-- \n"
-                      "exportq, job %lld\n",
-                      reason, nm.kind, nm.file[0] ? "  File:     " : "", nm.file, nm.file[0] ? "\n" : "",
-                      info->job_id, info->job_id) < 0 ||
-        mail_qp_append(out, body.data, body.len, err) < 0)
-        goto fail;
-    rc = 0;
-fail:
-    eq_buf_cleanup(&body);
-    return rc;
+    v = (mail_vars){.product = product, .kind = nm.kind, .file = nm.what, .format = info->format ? info->format : "csv",
+                    .job = job, .error = reason};
+    if (append_headers(out, info, from, "failure", subject, boundary, err) < 0 ||
+        append_parts(out, boundary, tpl_of(info, MAIL_TPL_FAILURE_TXT), tpl_of(info, MAIL_TPL_FAILURE_HTML), &v,
+                     err) < 0)
+        return -1;
+    return 0;
 }

@@ -3,12 +3,16 @@
  * server).
  *
  * A built message is a complete RFC 5322 message with CRLF line endings: Date,
- * Message-ID (stable per job and mail kind: <export-42-success@exportq>, so a
- * resend after a crash can be de-duplicated), From, To, Subject (RFC 2047
- * encoded when not plain ASCII), MIME-Version, Content-Type text/plain;
- * charset=utf-8, Content-Transfer-Encoding quoted-printable (every line <= 76
- * characters; a long presigned URL is split by soft line breaks and comes back
- * byte-exact when decoded).
+ * Message-ID (stable per job and mail kind, unique per installation, in the
+ * sender's domain: <export-42-success.INSTALLATION@example.com>, so a resend
+ * after a crash can be de-duplicated while two installations' job 42 never
+ * collide), From, To, Subject (RFC 2047 encoded when not plain ASCII),
+ * MIME-Version and a multipart/alternative body: a text/plain part and a
+ * text/html part (with a download button), both UTF-8 and quoted-printable
+ * (every line <= 76 characters; a long presigned URL is split by soft line
+ * breaks and comes back byte-exact when decoded), both with the link. The
+ * bodies come from mail_template (EXPORTQ_MAIL_TEMPLATES); the boundary
+ * starts with "=_", which quoted-printable text can never contain.
  *
  * User text never reaches a header unchecked: addresses must pass
  * mail_address_valid(); kinds and file names are stripped of control
@@ -28,9 +32,12 @@
 
 #include "common/buf.h"
 #include "common/error.h"
+#include "mail/mail_template.h"
 
-/* A sensible eq_buf maximum for one message (URLs are at most a few KiB). */
-#define MAIL_MESSAGE_MAX (64 * 1024)
+/* A sensible eq_buf maximum for one message (two parts of templates up to
+ * 64 KiB each, quoted-printable, URLs of a few KiB). */
+#define MAIL_MESSAGE_MAX (512 * 1024)
+#define MAIL_INSTALLATION_MAX 64
 /* Longest address accepted (RFC 5321: 254 for a forward path). */
 #define MAIL_ADDRESS_MAX 254
 
@@ -44,6 +51,10 @@ typedef struct mail_export_info {
     time_t link_expires_at; /* when the link stops working (success mail) */
     const char *to;         /* recipient; must pass mail_address_valid() */
     time_t date;            /* Date header; 0: now */
+    const char *product;    /* EXPORTQ_PRODUCT_NAME; NULL: "exportq" */
+    const char *installation; /* the installation id ([0-9a-f]+, exportq.installation): Message-ID */
+    const char *format;     /* csv, tsv, jsonl, xlsx; NULL: csv */
+    const mail_templates *templates; /* NULL: the built-in ones */
 } mail_export_info;
 
 /* true when `addr` is a plain "local@domain" address safe to put in a header

@@ -229,6 +229,10 @@ int queue_mail_done(PGconn *conn, long long job_id, eq_err *err) EQ_MUST;
 int queue_mail_fail(PGconn *conn, long long job_id, const char *message, int max_attempts,
                     eq_err *err) EQ_MUST;
 
+/* The installation's random id (exportq.installation, made at migrate), for
+ * mail Message-IDs: into out (size >= 33). */
+int queue_installation_id(PGconn *conn, char *out, size_t size, eq_err *err) EQ_MUST;
+
 /* ---- retention --------------------------------------------------------- */
 
 typedef struct queue_expired {

@@ -46,6 +46,20 @@ int queue_mail_claim(PGconn *conn, const char *worker_id, int lease_seconds, que
     return 0;
 }
 
+int queue_installation_id(PGconn *conn, char *out, size_t size, eq_err *err)
+{
+    PGresult *res = NULL;
+    if (queue_exec(conn, "installation id", "SELECT id FROM exportq.installation", 0, NULL, &res, err) < 0)
+        return -1;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return eq_fail(err, EQ_ERR_DB, "exportq.installation is empty: run exportq migrate");
+    }
+    queue_pg_str(res, 0, 0, out, size);
+    PQclear(res);
+    return 0;
+}
+
 int queue_mail_done(PGconn *conn, long long job_id, eq_err *err)
 {
     char id[24];

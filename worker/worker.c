@@ -21,6 +21,7 @@
 #include "worker/job_run.h"
 #include "mail/mail_message.h"
 #include "mail/mail_send.h"
+#include "export/export_format.h"
 #include "export/object_key.h"
 #include "s3/s3_client.h"
 #include "worker/worker_metrics.h"
@@ -37,6 +38,7 @@ typedef struct worker {
     atomic_int threads_alive;  /* all threads, housekeeper included */
     bool smtp;                 /* mail settings present */
     char host[64];
+    mail_templates templates;  /* EXPORTQ_MAIL_TEMPLATES, loaded at start */
 } worker;
 
 typedef struct worker_thread {
@@ -48,6 +50,7 @@ typedef struct worker_thread {
     PGconn *qconn;
     PGconn *sconn;
     s3_client *s3;
+    char installation[MAIL_INSTALLATION_MAX + 1]; /* housekeeper: for Message-IDs, read once */
 } worker_thread;
 
 /* Sleeps up to ms, waking early when the worker is told to stop. */
@@ -171,7 +174,7 @@ static int mail_one(worker_thread *t, bool *did, eq_err *err)
     char *url = NULL;
     bool got = false;
     int rc = -1;
-    char ctx[96];
+    char ctx[96], fname[QUEUE_NAME_MAX + 16];
     mail_stop stop = {stopping_now, t->w};
     bool recorded = false;
 
@@ -189,6 +192,12 @@ static int mail_one(worker_thread *t, bool *did, eq_err *err)
     info.to = m.email;
     info.rows = m.rows;
     info.bytes = m.bytes;
+    info.product = cfg->product_name;
+    info.format = m.format[0] ? m.format : "csv";
+    info.templates = &t->w->templates;
+    if (!t->installation[0] && queue_installation_id(t->qconn, t->installation, sizeof t->installation, err) < 0)
+        goto fail;
+    info.installation = t->installation;
     if (strcmp(m.mail_kind, "success") == 0) {
         long ttl = cfg->link_ttl, left = (long)(m.link_expires_at - (long long)time(NULL));
         info.filename = object_key_basename(m.object_key);
@@ -203,7 +212,12 @@ static int mail_one(worker_thread *t, bool *did, eq_err *err)
         if (mail_build_success(&info, cfg->smtp_from, &msg, err) < 0)
             goto fail;
     } else {
-        info.filename = m.filename[0] ? m.filename : NULL;
+        export_format f = EXPORT_FORMAT_CSV;
+        eq_err fe;
+        if (m.format[0] && export_format_parse(m.format, &f, &fe) < 0)
+            f = EXPORT_FORMAT_CSV;
+        if (export_format_filename(m.filename, m.kind, f, false, fname, sizeof fname, &fe) == 0)
+            info.filename = fname;
         if (mail_build_failure(&info, m.last_error, cfg->smtp_from, &msg, err) < 0)
             goto fail;
     }
@@ -409,6 +423,13 @@ int worker_main(const eq_config *cfg, const worker_opts *opts)
     if (!w.smtp)
         eq_warn(NULL, "EXPORTQ_SMTP_URL/EXPORTQ_SMTP_FROM not set: this worker sends no mail "
                       "(pending mails wait for a worker that can)");
+    {
+        eq_err err;
+        if (mail_templates_load(cfg->mail_templates, &w.templates, &err) < 0) {
+            eq_error(NULL, "%s", err.msg);
+            return 1;
+        }
+    }
 
     /* Signals are taken synchronously by the main thread only. */
     sigemptyset(&sigs);
@@ -484,6 +505,7 @@ int worker_main(const eq_config *cfg, const worker_opts *opts)
         pthread_join(threads[i].tid, NULL);
     free(threads);
     worker_metrics_stop(metrics);
+    mail_templates_cleanup(&w.templates);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     eq_info(NULL, "worker stopped");
     return rc;

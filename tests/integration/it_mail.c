@@ -247,7 +247,7 @@ static void test_send_starttls_auth(void **state)
     if (mail_send(&cfg, info.to, msg.data, msg.len, &err) < 0)
         fail_msg("mail_send: %s", err.msg);
 
-    snprintf(msgid, sizeof msgid, "<export-%lld-success@exportq>", job);
+    snprintf(msgid, sizeof msgid, "<export-%lld-success.none@example.test>", job);
     eml = find_eml(msgid, &env);
     assert_non_null(eml);
     v = header_value(eml, "To");
@@ -299,7 +299,7 @@ static void test_many_sends_one_process(void **state)
     }
     for (int i = 0; i < N; i++) {
         char msgid[128];
-        snprintf(msgid, sizeof msgid, "<export-%lld-%s@exportq>", first + i, i % 2 ? "failure" : "success");
+        snprintf(msgid, sizeof msgid, "<export-%lld-%s.none@example.test>", first + i, i % 2 ? "failure" : "success");
         if (count_with(msgid) != 1)
             fail_msg("message %s not stored", msgid);
     }
@@ -348,7 +348,7 @@ static void test_concurrent_sends(void **state)
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 3; k++) {
             char msgid[128];
-            snprintf(msgid, sizeof msgid, "<export-%lld-success@exportq>", base[i] + k);
+            snprintf(msgid, sizeof msgid, "<export-%lld-success.none@example.test>", base[i] + k);
             assert_int_equal(count_with(msgid), 1);
         }
 }
@@ -373,7 +373,7 @@ static void test_wrong_password(void **state)
     assert_non_null(strstr(err.msg, "535"));
     assert_null(strstr(err.msg, "Wr0ng-Pa55word"));
     assert_false(err.retryable); /* 5xx: permanent */
-    snprintf(msgid, sizeof msgid, "<export-%lld-success@exportq>", job);
+    snprintf(msgid, sizeof msgid, "<export-%lld-success.none@example.test>", job);
     assert_int_equal(count_with(msgid), 0);
     /* and the process still works afterwards */
     set_password(&cfg, "smtp-secret");
@@ -406,7 +406,7 @@ static void test_untrusted_certificate(void **state)
         assert_non_null(strstr(err.msg, "certificate"));
         assert_null(strstr(err.msg, "smtp-secret"));
     }
-    snprintf(msgid, sizeof msgid, "<export-%lld-success@exportq>", job);
+    snprintf(msgid, sizeof msgid, "<export-%lld-success.none@example.test>", job);
     assert_int_equal(count_with(msgid), 0);
     eq_buf_cleanup(&msg);
     eq_config_cleanup(&cfg);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mail/mail_message.h"
 
@@ -158,8 +159,46 @@ static mail_export_info sample(void)
         .link_expires_at = 1714573800, /* 2024-05-01 14:30:00 UTC */
         .to = "alice@example.org",
         .date = 1714487400,
+        .installation = "0123456789abcdef0123456789abcdef",
     };
     return info;
+}
+
+/* The decoded body of the MIME part whose Content-Type starts with ctype
+ * (text/plain or text/html) of a multipart/alternative message; caller frees. */
+static char *part_of(const char *msg, const char *ctype)
+{
+    char *top = header_value(msg, "Content-Type"), boundary[128], delim[160], *res;
+    const char *b = strstr(top, "boundary=\""), *p, *end;
+    assert_non_null(b);
+    assert_true(strncmp(top, "multipart/alternative;", 22) == 0);
+    b += 10;
+    snprintf(boundary, sizeof boundary, "%.*s", (int)(strchr(b, '"') - b), b);
+    free(top);
+    snprintf(delim, sizeof delim, "\r\n--%s\r\n", boundary);
+    for (p = strstr(msg, delim); p; p = strstr(p + 1, delim)) {
+        const char *h = p + strlen(delim), *hend = strstr(h, "\r\n\r\n");
+        char want[96];
+        snprintf(want, sizeof want, "Content-Type: %s; charset=utf-8\r\n", ctype);
+        assert_non_null(hend);
+        if (strncmp(h, want, strlen(want)) != 0)
+            continue;
+        assert_non_null(strstr(h, "Content-Transfer-Encoding: quoted-printable\r\n"));
+        {
+            char close[160];
+            snprintf(close, sizeof close, "\r\n--%s", boundary);
+            end = strstr(hend + 4, close);
+            assert_non_null(end);
+        }
+        {
+            char *raw = strndup(hend + 4, (size_t)(end - hend - 4));
+            res = qp_decode(raw);
+            free(raw);
+        }
+        return res;
+    }
+    fail_msg("no %s part", ctype);
+    return NULL;
 }
 
 /* ------------------------------------------------------------ tests */
@@ -224,7 +263,7 @@ static void test_success_message(void **state)
     assert_string_equal(v, "Tue, 30 Apr 2024 14:30:00 +0000");
     free(v);
     v = header_value(out.data, "Message-ID");
-    assert_string_equal(v, "<export-42-success@exportq>");
+    assert_string_equal(v, "<export-42-success.0123456789abcdef0123456789abcdef@example.com>");
     free(v);
     v = header_value(out.data, "From");
     assert_string_equal(v, FROM);
@@ -239,13 +278,10 @@ static void test_success_message(void **state)
     assert_string_equal(v, "1.0");
     free(v);
     v = header_value(out.data, "Content-Type");
-    assert_string_equal(v, "text/plain; charset=utf-8");
-    free(v);
-    v = header_value(out.data, "Content-Transfer-Encoding");
-    assert_string_equal(v, "quoted-printable");
+    assert_string_equal(v, "multipart/alternative; boundary=\"=_exportq-42-success\"");
     free(v);
 
-    body = qp_decode(body_of(out.data));
+    body = part_of(out.data, "text/plain");
     assert_non_null(strstr(body, "user_activity"));
     assert_non_null(strstr(body, "activity-2024.csv"));
     assert_non_null(strstr(body, "1,234,567"));
@@ -258,6 +294,119 @@ static void test_success_message(void **state)
         assert_non_null(strstr(body, want));
     }
     free(body);
+    /* the HTML part: a button with the link, the values escaped */
+    body = part_of(out.data, "text/html");
+    {
+        char want[512];
+        snprintf(want, sizeof want, "<a href=\"%s\" style=", info.url);
+        assert_non_null(strstr(body, want));
+        assert_non_null(strstr(body, ">Download activity-2024.csv</a>"));
+    }
+    free(body);
+    eq_buf_cleanup(&out);
+}
+
+static void test_html_escapes_values(void **state)
+{
+    mail_export_info info = sample();
+    eq_buf out;
+    eq_err err;
+    char *html, *text;
+    (void)state;
+    info.filename = "<img src=x onerror=alert(1)>&\"'.csv";
+    info.kind = "k\"><script>";
+    info.url = "https://s3.example.com/b/k?a=1&b=\"x\"";
+    info.product = "Acme <Exports>";
+    eq_buf_init(&out, MAIL_MESSAGE_MAX);
+    assert_int_equal(mail_build_success(&info, FROM, &out, &err), 0);
+    html = part_of(out.data, "text/html");
+    assert_null(strstr(html, "<img"));
+    assert_null(strstr(html, "<script"));
+    assert_null(strstr(html, "<Exports>"));
+    assert_non_null(strstr(html, "&lt;img src=x onerror=alert(1)&gt;&amp;&quot;&#39;.csv"));
+    assert_non_null(strstr(html, "href=\"https://s3.example.com/b/k?a=1&amp;b=&quot;x&quot;\""));
+    assert_non_null(strstr(html, "Acme &lt;Exports&gt;"));
+    text = part_of(out.data, "text/plain");
+    assert_non_null(strstr(text, "https://s3.example.com/b/k?a=1&b=\"x\""));
+    free(html);
+    free(text);
+    eq_buf_cleanup(&out);
+}
+
+static void test_message_id_per_installation(void **state)
+{
+    mail_export_info a = sample(), b = sample();
+    eq_buf oa, ob;
+    eq_err err;
+    char *ia, *ib;
+    (void)state;
+    b.installation = "fedcba9876543210fedcba9876543210";
+    eq_buf_init(&oa, MAIL_MESSAGE_MAX);
+    eq_buf_init(&ob, MAIL_MESSAGE_MAX);
+    assert_int_equal(mail_build_success(&a, FROM, &oa, &err), 0);
+    assert_int_equal(mail_build_success(&b, FROM, &ob, &err), 0);
+    ia = header_value(oa.data, "Message-ID");
+    ib = header_value(ob.data, "Message-ID");
+    assert_string_not_equal(ia, ib);
+    assert_non_null(strstr(ia, "@example.com>")); /* the sender's domain */
+    free(ia);
+    free(ib);
+    /* a hostile installation id cannot break the header */
+    a.installation = "ab>\r\nBcc: x@y.z";
+    assert_int_equal(mail_build_success(&a, FROM, &oa, &err), 0);
+    ia = header_value(oa.data, "Message-ID");
+    assert_string_equal(ia, "<export-42-success.abBccxyz@example.com>");
+    free(ia);
+    assert_null(strstr(oa.data, "\r\nBcc:"));
+    eq_buf_cleanup(&oa);
+    eq_buf_cleanup(&ob);
+}
+
+static void test_templates(void **state)
+{
+    mail_templates t = {0};
+    mail_vars v = {.product = "P", .url = "https://x/?a=1&b=2", .file = "<f>"};
+    eq_buf out;
+    eq_err err;
+    (void)state;
+    eq_buf_init(&out, 4096);
+    assert_int_equal(mail_template_render("{{product}}: {{file}} {{url}}", &v, false, &out, &err), 0);
+    assert_string_equal(out.data, "P: <f> https://x/?a=1&b=2");
+    eq_buf_reset(&out);
+    assert_int_equal(mail_template_render("{{product}}: {{file}} {{url}}", &v, true, &out, &err), 0);
+    assert_string_equal(out.data, "P: &lt;f&gt; https://x/?a=1&amp;b=2");
+    assert_int_equal(mail_template_check("hello {{nope}}", &err), -1);
+    assert_non_null(strstr(err.msg, "{{nope}}"));
+    assert_int_equal(mail_template_check("hello {{url", &err), -1);
+    /* built-in templates: every placeholder known, link in both */
+    assert_int_equal(mail_templates_load(NULL, &t, &err), 0);
+    assert_non_null(strstr(t.text[MAIL_TPL_SUCCESS_TXT], "{{url}}"));
+    assert_non_null(strstr(t.text[MAIL_TPL_SUCCESS_HTML], "href=\"{{url}}\""));
+    mail_templates_cleanup(&t);
+    /* a directory without the files keeps the built-in ones; a bad one is refused */
+    {
+        char dir[] = "/tmp/eq-mail-tpl-XXXXXX", path[64];
+        FILE *f;
+        assert_non_null(mkdtemp(dir));
+        assert_int_equal(mail_templates_load(dir, &t, &err), 0);
+        mail_templates_cleanup(&t);
+        snprintf(path, sizeof path, "%s/success.html", dir);
+        f = fopen(path, "w");
+        fputs("<p>{{unknown}}</p>", f);
+        fclose(f);
+        assert_int_equal(mail_templates_load(dir, &t, &err), -1);
+        assert_non_null(strstr(err.msg, "EXPORTQ_MAIL_TEMPLATES"));
+        assert_non_null(strstr(err.msg, "success.html"));
+        f = fopen(path, "w");
+        fputs("<p>Hi from {{product}}: <a href=\"{{url}}\">get it</a></p>", f);
+        fclose(f);
+        assert_int_equal(mail_templates_load(dir, &t, &err), 0);
+        assert_string_equal(t.text[MAIL_TPL_SUCCESS_HTML], "<p>Hi from {{product}}: <a href=\"{{url}}\">get it</a></p>");
+        assert_string_equal(t.text[MAIL_TPL_FAILURE_TXT], mail_template_builtin(MAIL_TPL_FAILURE_TXT));
+        mail_templates_cleanup(&t);
+        unlink(path);
+        rmdir(dir);
+    }
     eq_buf_cleanup(&out);
 }
 
@@ -280,9 +429,20 @@ static void test_long_url_survives(void **state)
     eq_buf_init(&out, MAIL_MESSAGE_MAX);
     assert_int_equal(mail_build_success(&info, FROM, &out, &err), 0);
     assert_wire_format(out.data, out.len);
-    body = qp_decode(body_of(out.data));
+    body = part_of(out.data, "text/plain");
     snprintf(want, sizeof want, "\n%s\n", url);
     assert_non_null(strstr(body, want));
+    free(body);
+    body = part_of(out.data, "text/html"); /* byte-exact in the href too ('&' is &amp; there) */
+    {
+        char esc[5000];
+        size_t o = 0;
+        o += (size_t)snprintf(esc, sizeof esc, "href=\"");
+        for (const char *p = url; *p; p++)
+            o += (size_t)snprintf(esc + o, sizeof esc - o, "%s", *p == '&' ? "&amp;" : (char[]){*p, 0});
+        snprintf(esc + o, sizeof esc - o, "\"");
+        assert_non_null(strstr(body, esc));
+    }
     free(body);
     eq_buf_cleanup(&out);
 }
@@ -306,7 +466,7 @@ static void test_subject_encoding(void **state)
     free(v);
     free(dec);
     /* the body carries the name as UTF-8 through quoted-printable */
-    dec = qp_decode(body_of(out.data));
+    dec = part_of(out.data, "text/plain");
     assert_non_null(strstr(dec, "Aktivit\xc3\xa4t"));
     free(dec);
     eq_buf_cleanup(&out);
@@ -388,7 +548,7 @@ static void test_failure_message(void **state)
     assert_int_equal(mail_build_failure(&info, "query failed: division by zero\r\nBcc: x@y.z", FROM, &out, &err), 0);
     assert_wire_format(out.data, out.len);
     v = header_value(out.data, "Message-ID");
-    assert_string_equal(v, "<export-42-failure@exportq>");
+    assert_string_equal(v, "<export-42-failure.0123456789abcdef0123456789abcdef@example.com>");
     free(v);
     v = header_value(out.data, "Subject");
     assert_string_equal(v, "Your export failed: activity-2024.csv");
@@ -396,7 +556,7 @@ static void test_failure_message(void **state)
     v = header_value(out.data, "To");
     assert_string_equal(v, "alice@example.org");
     free(v);
-    body = qp_decode(body_of(out.data));
+    body = part_of(out.data, "text/plain");
     assert_non_null(strstr(body, "your export failed: query failed: division by zero Bcc: x@y.z; try again."));
     free(body);
     /* no error text, no file name: still a sensible message */
@@ -405,7 +565,7 @@ static void test_failure_message(void **state)
     v = header_value(out.data, "Subject");
     assert_string_equal(v, "Your export failed: user_activity");
     free(v);
-    body = qp_decode(body_of(out.data));
+    body = part_of(out.data, "text/plain");
     assert_non_null(strstr(body, "failed: unknown error; try again."));
     free(body);
     eq_buf_cleanup(&out);
@@ -455,6 +615,9 @@ int main(void)
         cmocka_unit_test(test_address_valid),
         cmocka_unit_test(test_human_size),
         cmocka_unit_test(test_success_message),
+        cmocka_unit_test(test_html_escapes_values),
+        cmocka_unit_test(test_message_id_per_installation),
+        cmocka_unit_test(test_templates),
         cmocka_unit_test(test_long_url_survives),
         cmocka_unit_test(test_subject_encoding),
         cmocka_unit_test(test_header_injection_in_names),
