@@ -52,6 +52,11 @@ typedef struct eq_config {
     int max_attempts;          /* EXPORTQ_MAX_ATTEMPTS */
     char *http_listen;         /* EXPORTQ_HTTP_LISTEN host:port */
     int max_streams;           /* EXPORTQ_MAX_STREAMS */
+    int max_streams_per_owner; /* EXPORTQ_MAX_STREAMS_PER_OWNER */
+    int http_max_connections;  /* EXPORTQ_HTTP_MAX_CONNECTIONS */
+    int http_max_connections_per_ip; /* EXPORTQ_HTTP_MAX_CONNECTIONS_PER_IP, 0 = off */
+    int http_header_timeout;   /* EXPORTQ_HTTP_HEADER_TIMEOUT seconds */
+    char *metrics_token;       /* EXPORTQ_METRICS_TOKEN (secret), NULL = /metrics open */
     int log_level;             /* EXPORTQ_LOG_LEVEL: eq_log_level */
     int log_format;            /* EXPORTQ_LOG_FORMAT: eq_log_format */
     long retention_seconds;    /* EXPORTQ_RETENTION: finished jobs and objects kept */

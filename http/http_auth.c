@@ -1,8 +1,10 @@
 /* http_auth.c - see http_internal.h: bearer token -> owner (queue tokens),
- * and the per-token rate limit. */
+ * the per-token rate limit (checked first, without the database) and the
+ * optional /metrics token. */
 #include "http/http_internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "common/clock.h"
 
@@ -30,21 +32,46 @@ static int authenticate(http_server *s, struct MHD_Connection *c, http_req *r, h
     return 0;
 }
 
-bool http_auth_gate(http_server *s, struct MHD_Connection *c, http_req *r, enum MHD_Result *ret)
+bool http_auth_ratelimit(http_server *s, struct MHD_Connection *c, http_req *r)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    char hex[65], key[48], ra[16];
+    int retry_after = 1;
+    if (!h) /* answered 401 without a query */
+        return false;
+    queue_token_hash(h, hex);
+    snprintf(key, sizeof key, "t:%.40s", hex);
+    if (http_ratelimit_take(s->rl, key, eq_now_s(), &retry_after))
+        return false;
+    snprintf(ra, sizeof ra, "%d", retry_after);
+    (void)http_respond_429(c, r, "rate_limited", ra, "too many requests for this token; slow down");
+    return true;
+}
+
+bool http_auth_owner(http_server *s, struct MHD_Connection *c, http_req *r)
 {
     http_problem p;
-    int retry_after = 1;
-    char key[32];
-    if (authenticate(s, c, r, &p) < 0) {
-        *ret = http_respond_problem(c, r, &p);
-        return true;
+    if (authenticate(s, c, r, &p) == 0)
+        return false;
+    (void)http_respond_problem(c, r, &p);
+    return true;
+}
+
+bool http_auth_metrics(http_server *s, struct MHD_Connection *c, http_req *r)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    char token[HTTP_TOKEN_MAX + 1], want[65], got[65];
+    http_problem p;
+    if (!s->cfg->metrics_token)
+        return false;
+    /* compare hashes: the time taken says nothing about the token's bytes */
+    queue_token_hash(s->cfg->metrics_token, want);
+    if (h && http_bearer_token(h, token, sizeof token) == 0) {
+        queue_token_hash(token, got);
+        if (strcmp(want, got) == 0)
+            return false;
     }
-    snprintf(key, sizeof key, "%lld", r->token_id);
-    if (!http_ratelimit_take(s->rl, key, eq_now_s(), &retry_after)) {
-        char ra[16];
-        snprintf(ra, sizeof ra, "%d", retry_after);
-        *ret = http_respond_429(c, r, "rate_limited", ra, "too many requests for this token; slow down");
-        return true;
-    }
-    return false;
+    http_problem_set(&p, 401, "unauthorized", "/metrics needs Authorization: Bearer with the metrics token");
+    (void)http_respond_problem(c, r, &p);
+    return true;
 }

@@ -34,6 +34,7 @@
 #include "http/http_route.h"
 #include "http/http_server.h"
 #include "http/http_stream.h"
+#include "http/http_tasks.h"
 #include "http/http_watch.h"
 #include "queue/queue.h"
 #include "s3/s3_client.h"
@@ -41,10 +42,22 @@
 #define HTTP_RETRY_AFTER_STREAMS "1"
 #define HTTP_RETRY_AFTER_UNAVAILABLE "5"
 
+/* Streams per owner now (EXPORTQ_MAX_STREAMS_PER_OWNER); n == 0 is free. */
+typedef struct http_owner_streams {
+    char owner[QUEUE_OWNER_MAX];
+    int n;
+} http_owner_streams;
+
 struct http_server {
     const eq_config *cfg;
     struct MHD_Daemon *daemon;
     http_dbpool *pool;
+    http_tasks *api;            /* database work of the API (auth, handlers, stream set-up) */
+    http_tasks *health;         /* /healthz, with its own connection */
+    http_dbpool *health_pool;   /* one connection, used by the one health thread */
+    http_owner_streams *owners; /* cfg->max_streams entries */
+    pthread_mutex_t owners_lock;
+    bool owners_lock_ready;
     http_ratelimit *rl;
     http_watch *watch;
     s3_client *s3;
@@ -56,7 +69,19 @@ struct http_server {
     uint16_t port;
 };
 
+typedef enum http_phase {
+    HTTP_PHASE_HEADERS = 0, /* first call done; body may follow */
+    HTTP_PHASE_TASK,        /* suspended, a task thread runs the handler */
+    HTTP_PHASE_RESUMED,     /* the task is done; back on MHD's thread */
+} http_phase;
+
 typedef struct http_req {
+    http_server *server;
+    struct MHD_Connection *conn;
+    http_phase phase;
+    struct MHD_Response *resp; /* staged, queued by on_request (MHD's thread) */
+    bool queued;               /* a response was queued */
+    bool owner_slot;           /* counted in server->owners */
     http_route route;
     int route_status;
     eq_buf body;
@@ -73,12 +98,17 @@ typedef struct http_req {
     char path[160];
 } http_req;
 
-/* ---- http_respond.c ---- */
+/* ---- http_respond.c ----
+ * Handlers run on task threads, where MHD does not allow queueing a response:
+ * they stage it in r (resp, status) and on_request() queues it on MHD's
+ * thread once the connection is resumed. */
 
-/* Queues a response; takes `body` (malloc'ed, may be NULL when len is 0).
+/* Stages a response; takes `body` (malloc'ed, may be NULL when len is 0).
  * hdrs: NULL or name, value, ..., NULL. Sets r->status. */
 enum MHD_Result http_respond(struct MHD_Connection *c, http_req *r, int status, const char *ctype, char *body,
                              size_t len, const char *const *hdrs);
+/* Stages resp (taken) with status. */
+enum MHD_Result http_respond_stage(http_req *r, int status, struct MHD_Response *resp);
 /* Takes the reference to doc. */
 enum MHD_Result http_respond_json(struct MHD_Connection *c, http_req *r, int status, json_t *doc,
                                   const char *const *hdrs);
@@ -93,9 +123,15 @@ void http_problem_from_err(http_problem *p, const http_req *r, const eq_err *err
 
 /* ---- http_auth.c ---- */
 
-/* Authentication and rate limit of an API request, headers in. Returns true
- * when a response was queued (*ret), false to go on with r->owner set. */
-bool http_auth_gate(http_server *s, struct MHD_Connection *c, http_req *r, enum MHD_Result *ret);
+/* The rate limit, before any database work: keyed by the bearer token's
+ * hash (or "anonymous"), so a bad token repeated costs no query once its
+ * bucket is empty. Returns true when a 429 was staged. */
+bool http_auth_ratelimit(http_server *s, struct MHD_Connection *c, http_req *r);
+/* Bearer token -> owner (a query; task thread). Returns true when an error
+ * was staged, false to go on with r->owner set. */
+bool http_auth_owner(http_server *s, struct MHD_Connection *c, http_req *r);
+/* /metrics with EXPORTQ_METRICS_TOKEN set: true when a 401 was staged. */
+bool http_auth_metrics(http_server *s, struct MHD_Connection *c, http_req *r);
 
 /* ---- http_ops.c ---- */
 
@@ -111,7 +147,13 @@ enum MHD_Result http_jobs_show(http_server *s, struct MHD_Connection *c, http_re
 
 /* ---- http_stream_handler.c ---- */
 
-/* GET /v1/stream/{kind}: called again after each resume until answered. */
+/* Task thread: every check (kind, parameters, stream caps), then the stream
+ * and its source connection (r->stream); an error is staged instead. */
+void http_stream_open(http_server *s, struct MHD_Connection *c, http_req *r);
+/* MHD's thread, once opened: waits for the first row (suspending) and stages
+ * the 200; called again after each resume until answered. */
 enum MHD_Result http_stream_handle(http_server *s, struct MHD_Connection *c, http_req *r);
+/* on_completed: frees the owner's slot. */
+void http_stream_release(http_server *s, http_req *r);
 
 #endif

@@ -126,6 +126,18 @@ enum MHD_Result http_jobs_create(http_server *s, struct MHD_Connection *c, http_
             http_problem_from_err(&p, r, &err);
         goto answer;
     }
+    if (existing && idem) {
+        bool same = false;
+        if (queue_same_request(conn, id, req.kind, params, q.email, &same, &err) < 0) {
+            http_problem_from_err(&p, r, &err);
+            goto answer;
+        }
+        if (!same) {
+            http_problem_set(&p, 422, "idempotency_key_reused",
+                             "this Idempotency-Key was used with a different request (export %lld)", id);
+            goto answer;
+        }
+    }
     if (queue_status(conn, id, row, &err) < 0) {
         http_problem_from_err(&p, r, &err);
         goto answer;

@@ -10,13 +10,13 @@ enum MHD_Result http_ops_healthz(http_server *s, struct MHD_Connection *c, http_
     eq_err err;
     http_problem p;
     eq_err_clear(&err);
-    if (http_dbpool_get(s->pool, &conn, &err) < 0 ||
+    if (http_dbpool_get(s->health_pool, &conn, &err) < 0 ||
         eq_pg_exec(conn, "health check", "SELECT 1", 0, NULL, NULL, &err) < 0) {
-        http_dbpool_put(s->pool, conn);
+        http_dbpool_put(s->health_pool, conn);
         http_problem_from_err(&p, r, &err);
         return http_respond_problem(c, r, &p);
     }
-    http_dbpool_put(s->pool, conn);
+    http_dbpool_put(s->health_pool, conn);
     return http_respond_json(c, r, 200, json_pack("{s:s}", "status", "ok"), NULL);
 }
 

@@ -9,13 +9,12 @@
 #include "common/log_ctx.h"
 #include "common/log.h"
 
-/* Queues a response; takes `body` (malloc'ed, may be NULL when len is 0).
- * hdrs: NULL or name, value, ..., NULL. */
+/* Stages a response (http_internal.h); takes `body`. */
 enum MHD_Result http_respond(struct MHD_Connection *c, http_req *r, int status, const char *ctype, char *body,
                              size_t len, const char *const *hdrs)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    enum MHD_Result ret;
+    (void)c;
     if (!resp) {
         free(body);
         return MHD_NO;
@@ -26,10 +25,16 @@ enum MHD_Result http_respond(struct MHD_Connection *c, http_req *r, int status, 
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     for (size_t i = 0; hdrs && hdrs[i] && hdrs[i + 1]; i += 2)
         MHD_add_response_header(resp, hdrs[i], hdrs[i + 1]);
-    ret = MHD_queue_response(c, (unsigned)status, resp);
-    MHD_destroy_response(resp);
+    return http_respond_stage(r, status, resp);
+}
+
+enum MHD_Result http_respond_stage(http_req *r, int status, struct MHD_Response *resp)
+{
+    if (r->resp) /* one answer per request: the last one wins */
+        MHD_destroy_response(r->resp);
+    r->resp = resp;
     r->status = status;
-    return ret;
+    return MHD_YES;
 }
 
 /* Takes the reference to doc. */

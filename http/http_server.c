@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,66 +28,122 @@
 #define DB_POOL_WAIT_MS 5000
 #define MHD_THREADS 4
 #define RATELIMIT_KEYS 4096
+#define TASK_QUEUE_MAX 1024     /* API requests waiting for a task thread; more are 503 */
+#define HTTP_REQUEST_TIMEOUT 60 /* seconds idle once the headers are in */
+#define FD_HEADROOM 256         /* descriptors besides client connections */
 
 /* ---- MHD callbacks -------------------------------------------------------------- */
 
-/* First call, headers in: what can be answered without a body. Returns true
- * when a response was queued (or the connection must close: *ret). */
-static bool first_call(http_server *s, struct MHD_Connection *c, http_req *r, enum MHD_Result *ret)
+/* First call, headers in: what can be answered without a body or a database
+ * query (route, rate limit, Content-Length). Stages the answer when there is
+ * one. */
+static void first_call(http_server *s, struct MHD_Connection *c, http_req *r)
 {
     http_problem p;
     r->route_status = http_route_match(r->method, r->path, &r->route);
     if (r->route_status == 404) {
         http_problem_set(&p, 404, "not_found", "no such endpoint");
-        *ret = http_respond_problem(c, r, &p);
-        return true;
+        (void)http_respond_problem(c, r, &p);
+        return;
     }
     if (r->route_status == 405) {
         http_problem_set(&p, 405, "method_not_allowed", "%s is not allowed here (allowed: %s)", r->method,
                          http_route_allow(r->route.endpoint));
-        *ret = http_respond_problem(c, r, &p);
-        return true;
+        (void)http_respond_problem(c, r, &p);
+        return;
     }
-    if (r->route.endpoint == HTTP_EP_HEALTHZ || r->route.endpoint == HTTP_EP_METRICS)
-        return false;
-    if (http_auth_gate(s, c, r, ret))
-        return true;
+    if (r->route.endpoint == HTTP_EP_HEALTHZ)
+        return;
+    if (r->route.endpoint == HTTP_EP_METRICS) {
+        (void)http_auth_metrics(s, c, r);
+        return;
+    }
+    if (http_auth_ratelimit(s, c, r))
+        return;
     if (r->route.method == HTTP_M_POST) {
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && (strlen(cl) > 9 || strtol(cl, NULL, 10) > HTTP_BODY_MAX)) {
             http_problem_set(&p, 413, "body_too_large", "request body is larger than %d bytes",
                              HTTP_BODY_MAX);
-            *ret = http_respond_problem(c, r, &p);
-            return true;
+            (void)http_respond_problem(c, r, &p);
         }
     }
-    return false;
 }
 
-static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, http_req *r)
+/* A task thread: the database part of a request. Stages the answer (or, for
+ * a stream, opens it), then gives the connection back to MHD. */
+static void run_task(void *arg)
+{
+    http_req *r = arg;
+    http_server *s = r->server;
+    struct MHD_Connection *c = r->conn;
+    http_problem p;
+    if (atomic_load(&s->stopping)) {
+        http_problem_set(&p, 503, "unavailable", "the server is stopping");
+        (void)http_respond_problem(c, r, &p);
+    } else {
+        switch (r->route.endpoint) {
+        case HTTP_EP_HEALTHZ:
+            (void)http_ops_healthz(s, c, r);
+            break;
+        case HTTP_EP_METRICS:
+            (void)http_ops_metrics(s, c, r);
+            break;
+        case HTTP_EP_EXPORTS:
+        case HTTP_EP_EXPORT:
+        case HTTP_EP_EXPORT_DOWNLOAD:
+        case HTTP_EP_STREAM:
+            if (http_auth_owner(s, c, r))
+                break;
+            if (r->route.endpoint == HTTP_EP_STREAM)
+                http_stream_open(s, c, r);
+            else if (r->route.endpoint == HTTP_EP_EXPORTS)
+                (void)(r->route.method == HTTP_M_POST ? http_jobs_create(s, c, r) : http_jobs_list(s, c, r));
+            else
+                (void)http_jobs_show(s, c, r);
+            break;
+        case HTTP_EP_NONE:
+            http_problem_set(&p, 404, "not_found", "no such endpoint");
+            (void)http_respond_problem(c, r, &p);
+            break;
+        }
+    }
+    r->phase = HTTP_PHASE_RESUMED;
+    MHD_resume_connection(c);
+}
+
+/* Last call, body in: hands the request to a task thread (the connection is
+ * suspended meanwhile), or answers at once when there is no room. */
+static void dispatch(http_server *s, struct MHD_Connection *c, http_req *r)
 {
     http_problem p;
+    http_tasks *pool = r->route.endpoint == HTTP_EP_HEALTHZ ? s->health : s->api;
     if (r->too_large) {
         http_problem_set(&p, 413, "body_too_large", "request body is larger than %d bytes", HTTP_BODY_MAX);
-        return http_respond_problem(c, r, &p);
+        (void)http_respond_problem(c, r, &p);
+        return;
     }
-    switch (r->route.endpoint) {
-    case HTTP_EP_HEALTHZ:
-        return http_ops_healthz(s, c, r);
-    case HTTP_EP_METRICS:
-        return http_ops_metrics(s, c, r);
-    case HTTP_EP_EXPORTS:
-        return r->route.method == HTTP_M_POST ? http_jobs_create(s, c, r) : http_jobs_list(s, c, r);
-    case HTTP_EP_EXPORT:
-    case HTTP_EP_EXPORT_DOWNLOAD:
-        return http_jobs_show(s, c, r);
-    case HTTP_EP_STREAM:
-        return http_stream_handle(s, c, r);
-    case HTTP_EP_NONE:
-        break;
-    }
-    http_problem_set(&p, 404, "not_found", "no such endpoint");
-    return http_respond_problem(c, r, &p);
+    r->phase = HTTP_PHASE_TASK;
+    MHD_suspend_connection(c);
+    if (http_tasks_submit(pool, run_task, r))
+        return;
+    MHD_resume_connection(c);
+    r->phase = HTTP_PHASE_RESUMED;
+    http_problem_set(&p, 503, "unavailable", "the server is busy; try again later");
+    (void)http_respond_problem(c, r, &p);
+}
+
+/* Queues the staged response, if any (MHD's thread). */
+static enum MHD_Result queue_staged(struct MHD_Connection *c, http_req *r)
+{
+    enum MHD_Result ret;
+    if (!r->resp)
+        return MHD_YES;
+    ret = MHD_queue_response(c, (unsigned)r->status, r->resp);
+    MHD_destroy_response(r->resp);
+    r->resp = NULL;
+    r->queued = true;
+    return ret;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -97,20 +154,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     http_req *r = *con_cls;
     (void)version;
     if (!r) {
-        enum MHD_Result ret = MHD_YES;
         r = calloc(1, sizeof *r);
         if (!r)
             return MHD_NO;
+        r->server = s;
+        r->conn = c;
         eq_buf_init(&r->body, HTTP_BODY_MAX);
         snprintf(r->method, sizeof r->method, "%s", method ? method : "");
         snprintf(r->path, sizeof r->path, "%s", url ? url : "");
         *con_cls = r;
-        first_call(s, c, r, &ret);
-        return ret;
+        /* headers are in: from now on the request has the normal timeout
+         * (the short one covered the header phase) */
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)HTTP_REQUEST_TIMEOUT);
+        first_call(s, c, r);
+        return queue_staged(c, r);
     }
-    if (r->status) { /* answered early: drop any body */
+    if (r->queued || r->resp) { /* answered early: drop any body */
         *upload_data_size = 0;
-        return MHD_YES;
+        return queue_staged(c, r);
     }
     if (*upload_data_size) {
         eq_err err;
@@ -121,7 +182,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0;
         return MHD_YES;
     }
-    return dispatch(s, c, r);
+    if (r->phase == HTTP_PHASE_HEADERS) {
+        dispatch(s, c, r);
+        return queue_staged(c, r);
+    }
+    if (r->phase == HTTP_PHASE_TASK) /* not resumed yet (should not be called) */
+        return MHD_YES;
+    if (r->route.endpoint == HTTP_EP_STREAM && r->stream) {
+        enum MHD_Result ret = http_stream_handle(s, c, r);
+        return ret == MHD_YES ? queue_staged(c, r) : ret;
+    }
+    return MHD_NO; /* the task could not stage an answer (out of memory): close */
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -130,14 +201,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     http_server *s = cls;
     http_req *r = *con_cls;
     char ctx[EQ_LOGCTX_MAX];
-    (void)c;
     if (!r)
         return;
     *con_cls = NULL;
+    if (r->resp)
+        MHD_destroy_response(r->resp);
     if (r->stream)
         http_stream_finish(r->stream, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK, &s->metrics);
-    if (r->stream_slot)
-        atomic_fetch_sub(&s->metrics.streams_active, 1);
+    http_stream_release(s, r);
     http_metrics_request(&s->metrics, r->status ? r->status : 499);
     eq_logctx_format(&(eq_logctx){.owner = r->owner[0] ? r->owner : "-"}, ctx, sizeof ctx);
     eq_log(r->route.endpoint == HTTP_EP_STREAM || r->status >= 500 ? EQ_LOG_INFO : EQ_LOG_DEBUG, ctx,
@@ -145,6 +216,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
     eq_buf_cleanup(&r->body);
     free(r);
+    /* idle between requests (keep-alive): the short timeout again */
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)s->cfg->http_header_timeout);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) EQ_PRINTF(2, 0);
@@ -198,14 +272,44 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     return 0;
 }
 
+/* Raises the soft RLIMIT_NOFILE so that EXPORTQ_HTTP_MAX_CONNECTIONS fit
+ * (each stream also holds a source connection); returns the connection limit
+ * to give MHD, lowered (with a warning) when the hard limit is too low. */
+static unsigned fd_budget(const eq_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)cfg->http_max_connections + (rlim_t)cfg->max_streams + FD_HEADROOM;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return (unsigned)cfg->http_max_connections;
+    if (rl.rlim_cur < want) {
+        struct rlimit raised = rl;
+        raised.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            rl = raised;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t fit = rl.rlim_cur > (rlim_t)cfg->max_streams + FD_HEADROOM + 16
+                         ? rl.rlim_cur - (rlim_t)cfg->max_streams - FD_HEADROOM
+                         : 16;
+        eq_warn("component=http",
+                "EXPORTQ_HTTP_MAX_CONNECTIONS=%d does not fit the open-files limit (%llu); using %llu "
+                "(raise LimitNOFILE)",
+                cfg->http_max_connections, (unsigned long long)rl.rlim_cur, (unsigned long long)fit);
+        return (unsigned)fit;
+    }
+    return (unsigned)cfg->http_max_connections;
+}
+
 int http_server_new(const eq_config *cfg, http_server **out, eq_err *err)
 {
     http_server *s;
     struct sockaddr_storage ss;
     socklen_t sslen = 0;
+    /* epoll: no FD_SETSIZE ceiling, so thousands of connections are fine */
     unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     const union MHD_DaemonInfo *info;
+    unsigned max_conn;
 
     *out = NULL;
     if (parse_listen(cfg->http_listen, &ss, &sslen, err) < 0)
@@ -218,8 +322,19 @@ int http_server_new(const eq_config *cfg, http_server **out, eq_err *err)
     http_metrics_init(&s->metrics);
     pthread_mutex_init(&s->s3_lock, NULL);
     s->s3_lock_ready = true;
-    if (http_dbpool_new(cfg->database_url, DB_POOL_SIZE, DB_POOL_WAIT_MS, &s->pool, err) < 0)
+    if (http_dbpool_new(cfg->database_url, DB_POOL_SIZE, DB_POOL_WAIT_MS, &s->pool, err) < 0 ||
+        http_dbpool_new(cfg->database_url, 1, DB_POOL_WAIT_MS, &s->health_pool, err) < 0)
         goto fail;
+    if (http_tasks_new("api", DB_POOL_SIZE, TASK_QUEUE_MAX, &s->api, err) < 0 ||
+        http_tasks_new("health", 1, TASK_QUEUE_MAX, &s->health, err) < 0)
+        goto fail;
+    s->owners = calloc((size_t)cfg->max_streams, sizeof *s->owners);
+    if (!s->owners) {
+        eq_fail(err, EQ_ERR_NOMEM, "http server: out of memory");
+        goto fail;
+    }
+    pthread_mutex_init(&s->owners_lock, NULL);
+    s->owners_lock_ready = true;
     s->rl = http_ratelimit_new(cfg->rate_limit, RATELIMIT_KEYS);
     if (!s->rl) {
         eq_fail(err, EQ_ERR_NOMEM, "http server: out of memory");
@@ -231,10 +346,13 @@ int http_server_new(const eq_config *cfg, http_server **out, eq_err *err)
         goto fail;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    max_conn = fd_budget(cfg);
     s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
                                  (unsigned)MHD_THREADS, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_header_timeout,
+                                 MHD_OPTION_CONNECTION_LIMIT, max_conn, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                 (unsigned)cfg->http_max_connections_per_ip,
                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
                                  MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!s->daemon) {
@@ -279,10 +397,19 @@ void http_server_free(http_server *s)
     /* MHD must not be stopped with suspended connections: wake them all; the
      * streams see `stopping` and end (their queries are cancelled) */
     http_watch_resume_all(s->watch);
+    /* ... and the tasks: each ends quickly (503) and resumes its connection */
+    http_tasks_drain(s->api);
+    http_tasks_drain(s->health);
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
+    http_tasks_free(s->api);
+    http_tasks_free(s->health);
     http_watch_free(s->watch);
     http_dbpool_free(s->pool);
+    http_dbpool_free(s->health_pool);
+    free(s->owners);
+    if (s->owners_lock_ready)
+        pthread_mutex_destroy(&s->owners_lock);
     http_ratelimit_free(s->rl);
     s3_client_free(s->s3);
     if (s->s3_lock_ready)

@@ -4,8 +4,8 @@
  *   GET /v1/exports/{id}/download, GET /v1/stream/{kind}, GET /healthz,
  *   GET /metrics   (contract: DESIGN.md "HTTP API")
  *
- * What this module owns: the MHD daemon (a small pool of internal polling
- * threads, suspend/resume for streams), per-request state, authentication
+ * What this module owns: the MHD daemon (4 epoll threads that only move bytes;
+ * database work runs on task threads, http_tasks.h; suspend/resume), per-request state, authentication
  * (bearer token -> owner via queue_token_lookup), the per-token rate limit,
  * the stream cap, JSON errors and the draining stop. Handlers borrow
  * queue-database connections from a bounded pool; each stream opens its own

@@ -42,6 +42,65 @@ fail:
     return MHD_NO;
 }
 
+/* A slot among the owner's streams (EXPORTQ_MAX_STREAMS_PER_OWNER). The table
+ * has max_streams entries: an owner with a stream holds one, and the global
+ * cap was taken first, so a free entry always exists. */
+static bool owner_take(http_server *s, http_req *r)
+{
+    http_owner_streams *mine = NULL, *free_slot = NULL;
+    bool ok = false;
+    pthread_mutex_lock(&s->owners_lock);
+    for (int i = 0; i < s->cfg->max_streams; i++) {
+        http_owner_streams *o = &s->owners[i];
+        if (o->n > 0 && strcmp(o->owner, r->owner) == 0) {
+            mine = o;
+            break;
+        }
+        if (o->n == 0 && !free_slot)
+            free_slot = o;
+    }
+    if (!mine && free_slot) {
+        mine = free_slot;
+        snprintf(mine->owner, sizeof mine->owner, "%s", r->owner);
+    }
+    if (mine && mine->n < s->cfg->max_streams_per_owner) {
+        mine->n++;
+        ok = true;
+    }
+    pthread_mutex_unlock(&s->owners_lock);
+    r->owner_slot = ok;
+    return ok;
+}
+
+void http_stream_release(http_server *s, http_req *r)
+{
+    if (r->owner_slot) {
+        pthread_mutex_lock(&s->owners_lock);
+        for (int i = 0; i < s->cfg->max_streams; i++) {
+            http_owner_streams *o = &s->owners[i];
+            if (o->n > 0 && strcmp(o->owner, r->owner) == 0) {
+                o->n--;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&s->owners_lock);
+        r->owner_slot = false;
+    }
+    if (r->stream_slot) {
+        atomic_fetch_sub(&s->metrics.streams_active, 1);
+        r->stream_slot = false;
+    }
+}
+
+/* gzip when the client asks for it, or when the kind compresses and the
+ * client did not say: an Accept-Encoding that refuses gzip (identity,
+ * gzip;q=0) always gets the identity encoding, whatever the kind says. */
+static bool stream_wants_gzip(const export_kind *kind, struct MHD_Connection *c)
+{
+    const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    return ae ? http_accepts_gzip(ae) : kind->options.gzip;
+}
+
 /* First call of a stream: every check, then the source connection. */
 static int stream_open(http_server *s, struct MHD_Connection *c, http_req *r, http_problem *p)
 {
@@ -73,6 +132,13 @@ static int stream_open(http_server *s, struct MHD_Connection *c, http_req *r, ht
         goto out;
     }
     r->stream_slot = true;
+    if (!owner_take(s, r)) {
+        atomic_fetch_add(&s->metrics.streams_rejected, 1);
+        http_problem_set(p, 429, "too_many_owner_streams",
+                         "%d streams of this owner are running, the most one owner may have",
+                         s->cfg->max_streams_per_owner);
+        goto out;
+    }
 
     if (http_dbpool_get(s->pool, &conn, &err) < 0 || export_kind_get(conn, r->route.kind, &kind, &err) < 0) {
         if (err.code == EQ_ERR_NOT_FOUND || err.code == EQ_ERR_INVALID)
@@ -108,10 +174,7 @@ static int stream_open(http_server *s, struct MHD_Connection *c, http_req *r, ht
     /* Content-Encoding: gzip makes the representation gzip; what the user
      * saves is the file, so the file name is the uncompressed one (xlsx is
      * a zip already: never gzipped) */
-    r->stream_gzip =
-        export_format_has_gzip(kind.options.format) &&
-        (kind.options.gzip ||
-         http_accepts_gzip(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING)));
+    r->stream_gzip = export_format_has_gzip(kind.options.format) && stream_wants_gzip(&kind, c);
     {
         export_kind plain = kind;
         plain.options.gzip = false;
@@ -144,7 +207,6 @@ static enum MHD_Result stream_respond(struct MHD_Connection *c, http_req *r)
 {
     struct MHD_Response *resp;
     char disp[EXPORT_KIND_FILENAME_MAX * 4 + 128];
-    enum MHD_Result ret;
     resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, http_stream_reader, r->stream, NULL);
     if (!resp)
@@ -163,10 +225,7 @@ static enum MHD_Result stream_respond(struct MHD_Connection *c, http_req *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept, Accept-Encoding");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
-    MHD_destroy_response(resp);
-    r->status = 200;
-    return ret;
+    return http_respond_stage(r, 200, resp);
 }
 
 /* Frees the stream and its connection now (an error before the headers). */
@@ -176,6 +235,17 @@ static void stream_abandon(http_server *s, http_req *r)
     r->stream = NULL;
 }
 
+void http_stream_open(http_server *s, struct MHD_Connection *c, http_req *r)
+{
+    http_problem p;
+    if (stream_open(s, c, r, &p) == 0)
+        return;
+    if (p.status == 429)
+        (void)http_respond_429(c, r, p.code, HTTP_RETRY_AFTER_STREAMS, p.message);
+    else
+        (void)http_respond_problem(c, r, &p);
+}
+
 enum MHD_Result http_stream_handle(http_server *s, struct MHD_Connection *c, http_req *r)
 {
     http_problem p;
@@ -183,11 +253,8 @@ enum MHD_Result http_stream_handle(http_server *s, struct MHD_Connection *c, htt
     int rc;
     eq_err_clear(&err);
     if (!r->stream) {
-        if (stream_open(s, c, r, &p) < 0) {
-            if (p.status == 429)
-                return http_respond_429(c, r, p.code, HTTP_RETRY_AFTER_STREAMS, p.message);
-            return http_respond_problem(c, r, &p);
-        }
+        http_problem_set(&p, 500, "internal", "internal error");
+        return http_respond_problem(c, r, &p);
     }
     if (http_stream_client_gone(r->stream))
         return MHD_NO; /* closes the connection; on_completed cancels */

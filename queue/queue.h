@@ -203,6 +203,13 @@ int queue_counts(PGconn *conn, queue_state_count *out, size_t cap, size_t *n, eq
 int queue_positions(PGconn *conn, const long long *ids, int n, long long *positions,
                     eq_err *err) EQ_MUST;
 
+/* Whether job `id` was enqueued with this kind, params (JSON text, owner
+ * already bound or not: the job's owner is bound over it) and email (NULL =
+ * none): an Idempotency-Key reused with another request is refused by the
+ * caller. EQ_ERR_NOT_FOUND when there is no such job. */
+int queue_same_request(PGconn *conn, long long id, const char *kind, const char *params_json, const char *email,
+                       bool *same, eq_err *err) EQ_MUST;
+
 /* ---- mail bookkeeping -------------------------------------------------- */
 
 typedef struct queue_mail {

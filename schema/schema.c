@@ -1,6 +1,7 @@
 /* schema.c - the migration runner; see schema.h */
 #include "schema/schema.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,25 @@ static int current_version(PGconn *conn, int *version, eq_err *err)
                    &res, err) < 0)
         return -1;
     *version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return 0;
+}
+
+/* Whether migration `version` is recorded. Versions are checked one by one, not
+ * against the highest: a migration numbered below one already applied (branches
+ * that landed out of order) is still applied. */
+static int is_applied(PGconn *conn, int version, bool *yes, eq_err *err)
+{
+    char ver[16];
+    const char *params[1] = {ver};
+    PGresult *res = NULL;
+    snprintf(ver, sizeof ver, "%d", version);
+    *yes = false;
+    if (eq_pg_exec(conn, "migrate: read exportq.schema_migrations",
+                   "SELECT EXISTS (SELECT 1 FROM exportq.schema_migrations WHERE version = $1::int)", 1, params,
+                   &res, err) < 0)
+        return -1;
+    *yes = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
     return 0;
 }
@@ -108,7 +128,10 @@ int schema_migrate(PGconn *conn, schema_applied_fn on_applied, void *ud, int *ap
     }
     for (size_t i = 0; i < schema_migrations_count; i++) {
         const schema_migration *m = &schema_migrations[i];
-        if (m->version <= have)
+        bool done = false;
+        if (is_applied(conn, m->version, &done, err) < 0)
+            goto out;
+        if (done)
             continue;
         if (apply_one(conn, m, err) < 0)
             goto out;

@@ -20,6 +20,8 @@ TR=$(token_for hostile-revoked)
 "$EXPORTQ_BIN" token revoke "$(psql_q "SELECT id FROM exportq.tokens WHERE owner = 'hostile-revoked'")" >/dev/null
 # one job of u2's, to try to reach from u1
 J2=$(psql_q "SELECT exportq.enqueue('user_activity', '{}', NULL, 'hostile-u2')")
+# one job of u1's made with an Idempotency-Key, to reuse with another body
+psql_q "SELECT job_id FROM exportq.enqueue_job('user_activity', '{}', NULL, 'hostile-u1', 0, NULL, 'hostile-idem')" >/dev/null
 serve_start EXPORTQ_RATE_LIMIT=100000
 tables_before=$(psql_q "SELECT count(*) FROM pg_tables WHERE schemaname IN ('app', 'exportq')")
 
@@ -84,6 +86,9 @@ row http 400 "SQL in the cursor"         GET "/v1/exports?cursor=1%3BDROP%20TABL
 row http 400 "SQL in the limit"          GET "/v1/exports?limit=1%20OR%201%3D1" "$T1"
 row http 404 "SQL in a job id"           GET "/v1/exports/1%20OR%201%3D1" "$T1"
 row http 400 "SQL in the Idempotency-Key" POST /v1/exports "$T1" -H "Idempotency-Key: x'; DROP TABLE exportq.jobs; --" -d '{"kind":"user_activity"}'
+row http 422 "Idempotency-Key reused, other params" POST /v1/exports "$T1" -H "Idempotency-Key: hostile-idem" -d '{"kind":"user_activity","params":{"since":"2020-01-01"}}'
+row http 422 "Idempotency-Key reused, other email" POST /v1/exports "$T1" -H "Idempotency-Key: hostile-idem" -d '{"kind":"user_activity","email":"x@example.test"}'
+row http 422 "Idempotency-Key reused, other kind" POST /v1/exports "$T1" -H "Idempotency-Key: hostile-idem" -d '{"kind":"user_activity_raw"}'
 # CR/LF and header injection
 row http 400 "CRLF in the email"         POST /v1/exports "$T1" -d '{"kind":"user_activity","email":"a@b.example\r\nBcc: victim@c.example"}'
 row http 400 "LF in the email"           POST /v1/exports "$T1" -d '{"kind":"user_activity","email":"a@b.example\nSubject: hi"}'
