@@ -3,7 +3,7 @@
 
 Opens N connections to 127.0.0.1:PORT that send an incomplete request (the
 request line and one header, never the blank line), keeps them open, and
-writes STATE_DIR/alive with how many the server has not closed yet (every
+writes STATE_DIR/opened (how many connected), then STATE_DIR/alive with how many the server has not closed yet (every
 0.2 s). Stops when STATE_DIR/stop exists or after HOLD_SECONDS (default 300).
 Only ever connects to loopback.
 """
@@ -19,6 +19,13 @@ soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 if soft != resource.RLIM_INFINITY and soft < n + 64:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(n + 64, hard), hard))
 
+def write(name, value):
+    tmp = os.path.join(state, name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(str(value) + "\n")
+    os.replace(tmp, os.path.join(state, name))
+
+
 socks = []
 for _ in range(n):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -32,13 +39,7 @@ for _ in range(n):
     socks.append(s)
 
 
-def write(name, value):
-    tmp = os.path.join(state, name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(str(value) + "\n")
-    os.replace(tmp, os.path.join(state, name))
-
-
+write("opened", len(socks))
 deadline = time.monotonic() + hold
 while True:
     alive = []

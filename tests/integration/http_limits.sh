@@ -38,7 +38,6 @@ alive() { cat "$1/alive" 2>/dev/null || echo -1; }
 serve_start EXPORTQ_HTTP_HEADER_TIMEOUT=600
 idle 2000 "$T/idle1"
 wait_for "[ \"\$(alive '$T/idle1')\" -ge 0 ]" 60 || fail "idle client did not start"
-sleep 1
 wait_for "[ \"\$(alive '$T/idle1')\" = 2000 ]" 30 || fail "2,000 idle connections held open (alive: $(alive "$T/idle1"))"
 rc=0
 code=$(curl -sS --max-time 15 -o "$T/hz" -w '%{http_code}' "$URL/healthz" 2>"$T/hz.err") || rc=$?
@@ -50,20 +49,28 @@ idle_stop "$T/idle1"
 serve_stop
 ok "2,000 idle half-header connections: /healthz and the API still answer"
 
-# ---- the header phase times out; the per-IP limit ----------------------------------
-serve_start EXPORTQ_HTTP_HEADER_TIMEOUT=2 EXPORTQ_HTTP_MAX_CONNECTIONS_PER_IP=20
+# ---- the per-IP limit; the header phase times out ----------------------------------
+serve_start EXPORTQ_HTTP_HEADER_TIMEOUT=600 EXPORTQ_HTTP_MAX_CONNECTIONS_PER_IP=20
 idle 20 "$T/idle2"
 wait_for "[ \"\$(alive '$T/idle2')\" = 20 ]" 30 || fail "20 idle connections open"
 rc=0
 curl -sS --max-time 5 -o /dev/null "$URL/healthz" 2>/dev/null || rc=$?
 [ "$rc" != 0 ] || fail "a 21st connection from the same address must be refused at the per-IP limit"
-wait_for "[ \"\$(alive '$T/idle2')\" = 0 ]" 30 \
-  || fail "half-sent headers must be cut after EXPORTQ_HTTP_HEADER_TIMEOUT (alive: $(alive "$T/idle2"))"
 idle_stop "$T/idle2"
 req GET /healthz ""
 assert_eq 200 "$STATUS" "/healthz once the idle connections are gone"
 serve_stop
-ok "header phase timeout closes half-sent requests; per-IP connection limit"
+ok "per-IP connection limit"
+
+serve_start EXPORTQ_HTTP_HEADER_TIMEOUT=2
+idle 5 "$T/idle3"
+wait_for "[ -s '$T/idle3/opened' ]" 30 || fail "idle client started"
+assert_eq 5 "$(cat "$T/idle3/opened")" "5 half-header connections opened"
+wait_for "[ \"\$(alive '$T/idle3')\" = 0 ]" 30 \
+  || fail "half-sent headers must be cut after EXPORTQ_HTTP_HEADER_TIMEOUT (alive: $(alive "$T/idle3"))"
+idle_stop "$T/idle3"
+serve_stop
+ok "the header phase times out (EXPORTQ_HTTP_HEADER_TIMEOUT)"
 
 # ---- per-owner stream cap ----------------------------------------------------------
 serve_start EXPORTQ_MAX_STREAMS=4 EXPORTQ_MAX_STREAMS_PER_OWNER=2
@@ -141,6 +148,19 @@ assert_contains "$BODY" 'exportq_job_bytes{state="succeeded"} 2234' "metrics: by
 truth=$(psql_q "SELECT string_agg(state || '=' || n, ' ' ORDER BY state) FROM (SELECT state, count(*) n FROM exportq.jobs GROUP BY 1) s")
 counted=$(psql_q "SELECT string_agg(state || '=' || jobs, ' ' ORDER BY state) FROM exportq.job_counts() WHERE jobs <> 0")
 assert_eq "$truth" "$counted" "counters = a full count"
+# a scrape does not read exportq.jobs: it answers while the table is locked
+psql -XAtq -c "BEGIN; LOCK TABLE exportq.jobs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60); COMMIT;" >/dev/null 2>&1 &
+JLOCK=$!
+on_exit "kill $JLOCK 2>/dev/null"
+wait_for "[ \"\$(psql_q \"SELECT count(*) FROM pg_locks WHERE relation = 'exportq.jobs'::regclass AND mode = 'AccessExclusiveLock' AND granted\")\" = 1 ]" 20 \
+  || fail "jobs lock taken"
+rc=0
+code=$(curl -sS --max-time 10 -H "Authorization: Bearer metrics-s3cret-token" -o "$T/m" -w '%{http_code}' \
+  "$URL/metrics" 2>/dev/null) || rc=$?
+assert_eq "0 200" "$rc $code" "/metrics while exportq.jobs is locked"
+assert_contains "$(cat "$T/m")" 'exportq_jobs{state="queued"} 2' "metrics under the lock: queued"
+psql_q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()
+          AND query LIKE 'BEGIN; LOCK TABLE exportq.jobs%'" >/dev/null
 req GET /healthz ""
 assert_eq 200 "$STATUS" "/healthz needs no token"
 grep -q "metrics-s3cret-token" "$SERVE_LOG" && fail "the metrics token reached the log"
