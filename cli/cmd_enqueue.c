@@ -103,6 +103,7 @@ int cmd_enqueue(int argc, char **argv)
     req.params_json = params_text;
     if (cli_load_config(&cfg, EQ_NEED_DB) < 0)
         goto out;
+    req.allowed_domains = cfg.mail_allowed_domains;
     if (eq_pg_connect(cfg.database_url, "enqueue", &conn, &err) < 0 ||
         queue_enqueue(conn, &req, &id, &err) < 0) {
         rc = cli_fail(&err);

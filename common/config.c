@@ -116,6 +116,11 @@ static const setting settings[] = {
      "on SIGTERM, how long running jobs may finish before they are released"},
     {"EXPORTQ_POLL_SECONDS", T_INT, OFF(poll_seconds), "5", 1, 3600, NULL,
      "idle worker poll interval (NOTIFY wakes it sooner)"},
+    {"EXPORTQ_MAIL_RATE_PER_OWNER", T_INT, OFF(mail_rate_per_owner), "30", 1, 1000000, NULL,
+     "emails per owner per hour; more are delayed, never dropped"},
+    {"EXPORTQ_MAIL_ALLOWED_DOMAINS", T_STR, OFF(mail_allowed_domains), NULL, 0, 0, NULL,
+     "comma-separated recipient domains (example.com also allows its subdomains); "
+     "enqueue refuses other addresses; default: any"},
     {"EXPORTQ_METRICS_LISTEN", T_STR, OFF(metrics_listen), NULL, 0, 0, NULL,
      "worker's Prometheus /metrics address host:port; off when unset"},
     {"EXPORTQ_UPLOAD_MEMORY", T_LONG, OFF(upload_memory), "41943040", 10 * MiB, 65536 * MiB, NULL,
@@ -279,6 +284,56 @@ static int load_file(eq_config *cfg, const char *file, bool *seen, eq_err *err)
     return rc;
 }
 
+/* True when smtp://user[:pass]@host carries user info. */
+static bool smtp_url_has_credentials(const char *url)
+{
+    const char *auth = strstr(url, "://");
+    size_t n;
+    auth = auth ? auth + 3 : url;
+    n = strcspn(auth, "/?#");
+    return memchr(auth, '@', n) != NULL;
+}
+
+/* EXPORTQ_MAIL_ALLOWED_DOMAINS: "a.example, b.example": DNS names of two or
+ * more labels (letters, digits, '-'), separated by commas. */
+static int domains_validate(const char *list, eq_err *err)
+{
+    const char *p = list;
+    int count = 0;
+    while (*p) {
+        size_t n, labels = 1, label = 0;
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        n = strcspn(p, ", ");
+        for (size_t i = 0; i < n; i++) {
+            char c = p[i];
+            if (c == '.') {
+                if (label == 0 || p[i - 1] == '-')
+                    labels = 0;
+                else
+                    labels++;
+                label = 0;
+            } else if (isalnum((unsigned char)c) || (c == '-' && label > 0)) {
+                label++;
+            } else {
+                labels = 0;
+            }
+            if (labels == 0 || label > 63)
+                break;
+        }
+        if (labels < 2 || label == 0 || p[n - 1] == '-' || n > 253)
+            return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_MAIL_ALLOWED_DOMAINS: '%.*s' is not a domain name like example.com",
+                           (int)(n > 80 ? 80 : n), p);
+        count++;
+        p += n;
+    }
+    if (count == 0)
+        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_MAIL_ALLOWED_DOMAINS: no domain given");
+    return 0;
+}
+
 int eq_config_load(eq_config *cfg, const char *file, eq_err *err)
 {
     bool seen[NSETTINGS] = {false};
@@ -323,6 +378,15 @@ int eq_config_load(eq_config *cfg, const char *file, eq_err *err)
         eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_SMTP_URL: must look like smtp://[user:pass@]host[:port]");
         goto fail;
     }
+    if (cfg->smtp_url && cfg->smtp_tls == EQ_SMTP_TLS_OPTIONAL && strncmp(cfg->smtp_url, "smtp://", 7) == 0 &&
+        smtp_url_has_credentials(cfg->smtp_url)) {
+        eq_fail(err, EQ_ERR_CONFIG,
+                "EXPORTQ_SMTP_TLS: 'optional' with credentials in EXPORTQ_SMTP_URL would send the password "
+                "in clear when STARTTLS is stripped; use starttls (or remove the credentials)");
+        goto fail;
+    }
+    if (cfg->mail_allowed_domains && domains_validate(cfg->mail_allowed_domains, err) < 0)
+        goto fail;
     if (cfg->http_listen && !strrchr(cfg->http_listen, ':')) {
         eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_HTTP_LISTEN: '%s' must be host:port", cfg->http_listen);
         goto fail;

@@ -65,6 +65,8 @@ typedef struct eq_config {
     int mail_max_attempts;     /* EXPORTQ_MAIL_MAX_ATTEMPTS */
     int drain_seconds;         /* EXPORTQ_DRAIN_SECONDS: SIGTERM grace before releasing jobs */
     int poll_seconds;          /* EXPORTQ_POLL_SECONDS: idle worker poll fallback */
+    int mail_rate_per_owner;   /* EXPORTQ_MAIL_RATE_PER_OWNER: mails per owner per hour */
+    char *mail_allowed_domains;/* EXPORTQ_MAIL_ALLOWED_DOMAINS: "a.example,b.example", NULL = any */
     char *metrics_listen;      /* EXPORTQ_METRICS_LISTEN: worker /metrics address, NULL = off */
     long upload_memory;        /* EXPORTQ_UPLOAD_MEMORY: bytes for every part buffer of a job */
     int smtp_timeout;          /* EXPORTQ_SMTP_TIMEOUT: seconds one delivery may take in all */

@@ -38,6 +38,28 @@ static void json_escape(char *out, size_t cap, size_t *n, const char *s, size_t 
     }
 }
 
+/* Appends s to out[*n..] for a text line: control characters (C0, DEL and
+ * the C1 range U+0080..U+009F, which some terminals treat as line breaks) and
+ * the backslash are escaped as in JSON mode (\u000a, \\), so user text
+ * (a percent-decoded path, an owner id) can never start a forged line. */
+static void text_escape(char *out, size_t cap, size_t *n, const char *s)
+{
+    for (size_t i = 0; s[i] && *n + 7 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\\') {
+            out[(*n)++] = '\\';
+            out[(*n)++] = '\\';
+        } else if (c < 0x20 || c == 0x7f) {
+            *n += (size_t)snprintf(out + *n, cap - *n, "\\u%04x", c);
+        } else if (c == 0xc2 && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9f) {
+            *n += (size_t)snprintf(out + *n, cap - *n, "\\u%04x", (unsigned char)s[i + 1]);
+            i++;
+        } else {
+            out[(*n)++] = (char)c;
+        }
+    }
+}
+
 static void append(char *out, size_t cap, size_t *n, const char *s)
 {
     size_t l = strlen(s);
@@ -96,10 +118,10 @@ void eq_log(eq_log_level level, const char *ctx, const char *fmt, ...)
         append(line, sizeof line, &n, " ");
         if (ctx && *ctx) {
             append(line, sizeof line, &n, "[");
-            append(line, sizeof line, &n, ctx);
+            text_escape(line, sizeof line, &n, ctx);
             append(line, sizeof line, &n, "] ");
         }
-        append(line, sizeof line, &n, msg);
+        text_escape(line, sizeof line, &n, msg);
         if (n >= sizeof line - 1)
             n = sizeof line - 2;
         line[n++] = '\n';

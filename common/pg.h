@@ -7,10 +7,18 @@
 #define EXPORTQ_COMMON_PG_H
 
 #include <libpq-fe.h>
+#include <stddef.h>
 #include "common/error.h"
 
 /* Connects with application_name=exportq-<role>; the URL never appears in the error. */
 int eq_pg_connect(const char *url, const char *role, PGconn **out, eq_err *err) EQ_MUST;
+
+/* Removes secrets from a libpq message in msg[cap] (in place): the password
+ * of `conn` (may be NULL) and every password of the conninfo/URI text
+ * `conninfo` (may be NULL), raw and percent-decoded, become "***"; when libpq
+ * cannot parse `conninfo`, every "quoted" piece of the message is blanked too
+ * (its parse errors quote the text, e.g. "invalid percent-encoded token"). */
+void eq_pg_redact(PGconn *conn, const char *conninfo, char *msg, size_t cap);
 
 /* Fills err from a failed result (or the connection's message when res is NULL),
  * prefixed by `what`; marks it retryable for connection loss, serialization and

@@ -25,11 +25,12 @@
 #include <stddef.h>
 
 #include "common/error.h"
+#include "common/limits.h"
 #include "export/export_format.h"
 
-#define EXPORT_KIND_NAME_MAX 64       /* bytes, without the NUL */
-#define EXPORT_KIND_FUNCTION_MAX 300  /* "schema"."function", quoted */
-#define EXPORT_KIND_FILENAME_MAX 255
+#define EXPORT_KIND_NAME_MAX EQ_KIND_MAX_BYTES         /* bytes, without the NUL */
+#define EXPORT_KIND_FUNCTION_MAX 300                   /* "schema"."function", quoted */
+#define EXPORT_KIND_FILENAME_MAX EQ_FILENAME_MAX_BYTES /* bytes, as in SQL; longer is refused */
 #define EXPORT_GZIP_LEVEL_DEFAULT 6
 
 typedef struct export_options {

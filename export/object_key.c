@@ -10,12 +10,16 @@ static int safe_char(char c)
            c == '_' || c == '-';
 }
 
-void object_key_segment(const char *in, const char *fallback, char *out, size_t outsz)
+int object_key_segment(const char *in, const char *fallback, char *out, size_t outsz, eq_err *err)
 {
-    size_t n = 0, max = outsz - 1;
-    if (max > OBJECT_KEY_SEGMENT_MAX)
-        max = OBJECT_KEY_SEGMENT_MAX;
-    for (const char *p = in ? in : ""; *p && n < max; p++) {
+    size_t n = 0, len = in ? strlen(in) : 0;
+    if (outsz < 2)
+        return eq_fail(err, EQ_ERR_LIMIT, "object key segment: no room");
+    out[0] = '\0';
+    if (len > OBJECT_KEY_SEGMENT_MAX || len >= outsz)
+        return eq_fail(err, EQ_ERR_LIMIT, "object key segment: %zu bytes is more than %zu (refused, not cut)", len,
+                       (size_t)OBJECT_KEY_SEGMENT_MAX < outsz - 1 ? (size_t)OBJECT_KEY_SEGMENT_MAX : outsz - 1);
+    for (const char *p = in ? in : ""; *p; p++) {
         char c = safe_char(*p) ? *p : '_';
         /* no "..", and no leading dot (hidden files, "." and "..") */
         if (c == '.' && (n == 0 || out[n - 1] == '.'))
@@ -23,8 +27,9 @@ void object_key_segment(const char *in, const char *fallback, char *out, size_t 
         out[n++] = c;
     }
     out[n] = '\0';
-    if (n == 0)
-        snprintf(out, outsz, "%s", fallback);
+    if (n == 0 && snprintf(out, outsz, "%s", fallback) >= (int)outsz)
+        return eq_fail(err, EQ_ERR_LIMIT, "object key segment: fallback too long");
+    return 0;
 }
 
 int object_key_dir(const char *prefix, const char *owner, long long job_id, const char *token,
@@ -34,7 +39,8 @@ int object_key_dir(const char *prefix, const char *owner, long long job_id, cons
     int n;
     if (!token || !*token || strspn(token, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != strlen(token))
         return eq_fail(err, EQ_ERR_INVALID, "job %lld: bad object token", job_id);
-    object_key_segment(owner, "_", seg, sizeof seg);
+    if (object_key_segment(owner, "_", seg, sizeof seg, err) < 0)
+        return eq_err_context(err, "job %lld: owner", job_id);
     n = snprintf(out, outsz, "%s%s/%lld-%s/", prefix ? prefix : "", seg, job_id, token);
     if (n < 0 || (size_t)n >= outsz || (size_t)n > OBJECT_KEY_MAX)
         return eq_fail(err, EQ_ERR_LIMIT, "job %lld: object key too long (check EXPORTQ_S3_PREFIX)", job_id);
@@ -48,7 +54,8 @@ int object_key_build(const char *prefix, const char *owner, long long job_id, co
     size_t n;
     if (object_key_dir(prefix, owner, job_id, token, out, outsz, err) < 0)
         return -1;
-    object_key_segment(filename, "export.csv", seg, sizeof seg);
+    if (object_key_segment(filename, "export.csv", seg, sizeof seg, err) < 0)
+        return eq_err_context(err, "job %lld: file name", job_id);
     n = strlen(out);
     if (n + strlen(seg) >= outsz || n + strlen(seg) > OBJECT_KEY_MAX)
         return eq_fail(err, EQ_ERR_LIMIT, "job %lld: object key too long (check EXPORTQ_S3_PREFIX)", job_id);

@@ -3,6 +3,8 @@
  * optional /metrics token. */
 #include "http/http_internal.h"
 
+#include "common/log.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +27,10 @@ static int authenticate(http_server *s, struct MHD_Connection *c, http_req *r, h
         r->owner[0] = '\0';
         if (err.code == EQ_ERR_NOT_FOUND)
             return http_problem_set(p, 401, "unauthorized", "invalid or revoked token");
+        if (err.code == EQ_ERR_LIMIT) { /* an owner that does not fit is refused, never cut */
+            eq_warn(NULL, "token refused: %s", err.msg);
+            return http_problem_set(p, 401, "unauthorized", "invalid or revoked token");
+        }
         http_problem_from_err(p, r, &err);
         return -1;
     }

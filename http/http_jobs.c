@@ -11,6 +11,7 @@
 #include "common/log_ctx.h"
 #include "common/log.h"
 #include "export/object_key.h"
+#include "mail/mail_message.h"
 
 /* The job as the API shows it: queue_status_json() plus download_url (a
  * freshly presigned link) once succeeded and not yet past retention. */
@@ -93,6 +94,10 @@ enum MHD_Result http_jobs_create(http_server *s, struct MHD_Connection *c, http_
                          "Idempotency-Key must be 1 to 255 visible ASCII characters");
         goto answer;
     }
+    if (req.email[0] && !mail_domain_allowed(req.email, s->cfg->mail_allowed_domains)) {
+        http_problem_set(&p, 422, "email_not_allowed", "email: the domain of this address is not allowed here");
+        goto answer;
+    }
     if (http_params_bind_owner(req.params, r->owner, &p) < 0)
         goto answer;
     params = json_dumps(req.params, JSON_COMPACT);
@@ -118,7 +123,8 @@ enum MHD_Result http_jobs_create(http_server *s, struct MHD_Connection *c, http_
                             .owner = r->owner,
                             .idempotency_key = idem,
                             .format = req.format[0] ? req.format : NULL,
-                            .existing = &existing};
+                            .existing = &existing,
+                            .allowed_domains = s->cfg->mail_allowed_domains};
     if (queue_enqueue(conn, &q, &id, &err) < 0) {
         if (err.code == EQ_ERR_INVALID)
             http_problem_set(&p, 400, "invalid_request", "%s", err.msg);

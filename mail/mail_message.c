@@ -12,9 +12,10 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define TEXT_FIELD_MAX 200 /* kind, file name: bytes kept after sanitising */
-#define ERROR_TEXT_MAX 600 /* failure reason: bytes kept */
+#define ERROR_TEXT_MAX 64  /* failure reason code: bytes kept */
 #define URL_MAX (8 * 1024)
 #define QP_LINE_MAX 76     /* RFC 2045, including the soft break '=' */
 #define EW_CHUNK 45        /* raw bytes per encoded-word: 60 base64 chars */
@@ -433,6 +434,21 @@ int mail_build_success(const mail_export_info *info, const char *from, eq_buf *o
     return 0;
 }
 
+const char *mail_failure_code(const char *error)
+{
+    /* a fixed vocabulary: the error text (which can quote user parameters
+     * through a database error) only chooses among these words */
+    if (!error || !*error)
+        return "unknown";
+    if (strstr(error, "lease") || strstr(error, " lost"))
+        return "worker_lost";
+    if (strstr(error, "s3 ") || strstr(error, "S3") || strstr(error, "upload"))
+        return "storage_error";
+    if (strstr(error, "timeout") || strstr(error, "timed out"))
+        return "timeout";
+    return "export_failed";
+}
+
 int mail_build_failure(const mail_export_info *info, const char *error, const char *from, eq_buf *out, eq_err *err)
 {
     names nm;
@@ -441,9 +457,10 @@ int mail_build_failure(const mail_export_info *info, const char *error, const ch
     mail_vars v;
     if (check_common(info, from, out, &nm, err) < 0)
         return -1;
-    sanitize_text(error, reason, sizeof reason);
-    if (!reason[0])
-        snprintf(reason, sizeof reason, "unknown error");
+    /* a generic reason only: the error text can carry a parameter an
+     * attacker chose (quoted by a database error); the details are in the
+     * logs and the job's status (API) */
+    snprintf(reason, sizeof reason, "%s", mail_failure_code(error));
     sanitize_text(info->product && *info->product ? info->product : "exportq", product, sizeof product);
     snprintf(job, sizeof job, "%lld", info->job_id);
     snprintf(boundary, sizeof boundary, "=_exportq-%lld-failure", info->job_id);
@@ -455,4 +472,41 @@ int mail_build_failure(const mail_export_info *info, const char *error, const ch
                      err) < 0)
         return -1;
     return 0;
+}
+
+time_t mail_link_expiry(time_t now, long link_ttl, long long object_expires_at)
+{
+    time_t t = now + (link_ttl > 0 ? link_ttl : 1);
+    if (object_expires_at > 0 && (time_t)object_expires_at < t)
+        t = (time_t)object_expires_at;
+    return t > now ? t : now + 1;
+}
+
+bool mail_domain_allowed(const char *addr, const char *allowed)
+{
+    const char *at, *p;
+    size_t dlen;
+    if (!allowed)
+        return true;
+    if (!addr || !(at = strrchr(addr, '@')))
+        return false;
+    at++;
+    dlen = strlen(at);
+    p = allowed;
+    bool any = false;
+    while (*p) {
+        size_t n;
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        n = strcspn(p, ", ");
+        any = true;
+        /* exact, or a subdomain: "x.example.com" ends with ".example.com" */
+        if ((dlen == n && strncasecmp(at, p, n) == 0) ||
+            (dlen > n && at[dlen - n - 1] == '.' && strncasecmp(at + dlen - n, p, n) == 0))
+            return true;
+        p += n;
+    }
+    return !any;
 }

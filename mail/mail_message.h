@@ -69,11 +69,25 @@ bool mail_address_valid(const char *addr);
  * count, human-readable size, the link and when it expires (UTC). */
 int mail_build_success(const mail_export_info *info, const char *from, eq_buf *out, eq_err *err) EQ_MUST;
 
-/* The final-failure mail: "your export failed: <error>; try again". Uses
- * info->job_id, kind, filename, to, date; `error` is the job's last error
- * (sanitised and bounded before use; NULL: "unknown error"). */
+/* The final-failure mail: a generic reason only (job id, kind, file name and
+ * mail_failure_code(error)); never the error text itself, which can quote
+ * user parameters (details are in the logs and the job's status). Uses
+ * info->job_id, kind, filename, to, date. */
 int mail_build_failure(const mail_export_info *info, const char *error, const char *from, eq_buf *out,
                        eq_err *err) EQ_MUST;
+
+/* The short reason code a failure mail shows for a job's last error:
+ * "worker_lost", "storage_error", "timeout", "export_failed" or "unknown". */
+const char *mail_failure_code(const char *error);
+
+/* When a success mail's link stops working: now + link_ttl, but never after
+ * the object is deleted (object_expires_at, 0 = unknown); at least now + 1. */
+time_t mail_link_expiry(time_t now, long link_ttl, long long object_expires_at);
+
+/* EXPORTQ_MAIL_ALLOWED_DOMAINS: true when `allowed` is NULL or empty, or the
+ * domain of `addr` is one of its comma-separated domains or a subdomain of
+ * one (case-insensitive). The same rule as exportq.email_domain_allowed(). */
+bool mail_domain_allowed(const char *addr, const char *allowed);
 
 /* --- building blocks, public for the unit tests --- */
 

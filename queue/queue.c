@@ -20,6 +20,12 @@ int queue_enqueue(PGconn *conn, const queue_enqueue_req *req, long long *id, eq_
         *req->existing = false;
     if (!req->kind || !*req->kind)
         return eq_fail(err, EQ_ERR_INVALID, "enqueue: an export kind is required");
+    if (req->allowed_domains) {
+        const char *dom[1] = {req->allowed_domains};
+        if (queue_exec(conn, "enqueue: mail domains",
+                       "SELECT set_config('exportq.mail_allowed_domains', $1, false)", 1, dom, NULL, err) < 0)
+            return -1;
+    }
     snprintf(prio, sizeof prio, "%d", req->priority);
     params[0] = req->kind;
     params[1] = req->params_json ? req->params_json : "{}";
@@ -58,6 +64,7 @@ int queue_claim(PGconn *conn, const char *worker_id, int lease_seconds, int owne
     char lease[16], cap[16];
     const char *params[3] = {worker_id, lease, owner_max_running > 0 ? cap : NULL};
     PGresult *res = NULL;
+    bool copied;
     *claimed = false;
     memset(job, 0, sizeof *job);
     if (!worker_id || !*worker_id || strlen(worker_id) >= QUEUE_WORKER_MAX)
@@ -81,18 +88,30 @@ int queue_claim(PGconn *conn, const char *worker_id, int lease_seconds, int owne
     job->id = queue_pg_ll(res, 0, 0);
     job->attempt = (int)queue_pg_ll(res, 0, 1);
     snprintf(job->worker, sizeof job->worker, "%s", worker_id);
-    queue_pg_str(res, 0, 2, job->kind, sizeof job->kind);
+    copied = queue_pg_str(res, 0, 2, job->kind, sizeof job->kind, err) == 0 &&
+             queue_pg_str(res, 0, 4, job->email, sizeof job->email, err) == 0 &&
+             queue_pg_str(res, 0, 5, job->owner, sizeof job->owner, err) == 0 &&
+             queue_pg_str(res, 0, 6, job->object_token, sizeof job->object_token, err) == 0 &&
+             queue_pg_str(res, 0, 7, job->function, sizeof job->function, err) == 0 &&
+             queue_pg_str(res, 0, 8, job->filename, sizeof job->filename, err) == 0 &&
+             queue_pg_str(res, 0, 10, job->prev_upload_id, sizeof job->prev_upload_id, err) == 0 &&
+             queue_pg_str(res, 0, 12, job->format, sizeof job->format, err) == 0;
     job->params = queue_pg_dup(res, 0, 3);
-    queue_pg_str(res, 0, 4, job->email, sizeof job->email);
-    queue_pg_str(res, 0, 5, job->owner, sizeof job->owner);
-    queue_pg_str(res, 0, 6, job->object_token, sizeof job->object_token);
-    queue_pg_str(res, 0, 7, job->function, sizeof job->function);
-    queue_pg_str(res, 0, 8, job->filename, sizeof job->filename);
     job->options = PQgetisnull(res, 0, 9) ? strdup("{}") : queue_pg_dup(res, 0, 9);
-    queue_pg_str(res, 0, 10, job->prev_upload_id, sizeof job->prev_upload_id);
     job->created_at = queue_pg_ll(res, 0, 11);
-    queue_pg_str(res, 0, 12, job->format, sizeof job->format);
     PQclear(res);
+    if (!copied) {
+        /* a value longer than this build allows (a row written before the
+         * byte limits): never run it under a cut identity; fail it for good */
+        eq_err e2;
+        char msg[sizeof err->msg + 64];
+        snprintf(msg, sizeof msg, "refused: %s", err->msg);
+        if (queue_fail(conn, job, msg, false, 1, NULL, &e2) < 0)
+            eq_err_context(err, "(and failing the job failed too: %s)", e2.msg);
+        eq_err_context(err, "claim: job %lld failed", job->id);
+        queue_job_cleanup(job);
+        return -1;
+    }
     /* the claim is committed: report it even if a copy failed, so the caller
      * can fail or release this attempt rather than leave it to the rescuer */
     *claimed = true;
@@ -111,7 +130,10 @@ static int fenced_call(PGconn *conn, const char *what, const char *sql, int n,
     char word[32];
     if (queue_exec(conn, what, sql, n, params, &res, err) < 0)
         return eq_err_context(err, "job %lld", job->id);
-    queue_pg_str(res, 0, 0, word, sizeof word);
+    if (queue_pg_str(res, 0, 0, word, sizeof word, err) < 0) {
+        PQclear(res);
+        return eq_err_context(err, "%s: job %lld", what, job->id);
+    }
     PQclear(res);
     if (outcome)
         snprintf(outcome, outsz, "%s", word);
@@ -247,35 +269,37 @@ static long long ll_or_null(const PGresult *res, int i, int col)
     return PQgetisnull(res, i, col) ? -1 : queue_pg_ll(res, i, col);
 }
 
-static void status_from(const PGresult *res, int i, queue_status_row *s)
+static int status_from(const PGresult *res, int i, queue_status_row *s, eq_err *err)
 {
     memset(s, 0, sizeof *s);
     s->id = queue_pg_ll(res, i, 0);
-    queue_pg_str(res, i, 1, s->kind, sizeof s->kind);
-    queue_pg_str(res, i, 2, s->owner, sizeof s->owner);
-    queue_pg_str(res, i, 3, s->state, sizeof s->state);
     s->position = ll_or_null(res, i, 4);
     s->rows = queue_pg_ll(res, i, 5);
     s->bytes = queue_pg_ll(res, i, 6);
     s->attempts = (int)queue_pg_ll(res, i, 7);
-    queue_pg_str(res, i, 8, s->last_error, sizeof s->last_error);
+    queue_pg_text_cut(res, i, 8, s->last_error, sizeof s->last_error);
     s->created_at = queue_pg_ll(res, i, 9);
     s->started_at = queue_pg_ll(res, i, 10);
     s->finished_at = queue_pg_ll(res, i, 11);
     s->expires_at = queue_pg_ll(res, i, 12);
     s->run_at = queue_pg_ll(res, i, 13);
     s->link_expires_at = queue_pg_ll(res, i, 14);
-    queue_pg_str(res, i, 15, s->email, sizeof s->email);
-    queue_pg_str(res, i, 16, s->upload_id, sizeof s->upload_id);
-    queue_pg_str(res, i, 17, s->object_key, sizeof s->object_key);
-    queue_pg_str(res, i, 18, s->filename, sizeof s->filename);
-    queue_pg_str(res, i, 19, s->mail_state, sizeof s->mail_state);
-    queue_pg_str(res, i, 20, s->mail_kind, sizeof s->mail_kind);
-    queue_pg_str(res, i, 21, s->format, sizeof s->format);
-    queue_pg_str(res, i, 22, s->warning, sizeof s->warning);
     s->rows_estimate = ll_or_null(res, i, 23);
     s->percent = (int)ll_or_null(res, i, 24);
     s->eta_seconds = ll_or_null(res, i, 25);
+    queue_pg_text_cut(res, i, 22, s->warning, sizeof s->warning);
+    if (queue_pg_str(res, i, 1, s->kind, sizeof s->kind, err) < 0 ||
+        queue_pg_str(res, i, 2, s->owner, sizeof s->owner, err) < 0 ||
+        queue_pg_str(res, i, 3, s->state, sizeof s->state, err) < 0 ||
+        queue_pg_str(res, i, 15, s->email, sizeof s->email, err) < 0 ||
+        queue_pg_str(res, i, 16, s->upload_id, sizeof s->upload_id, err) < 0 ||
+        queue_pg_str(res, i, 17, s->object_key, sizeof s->object_key, err) < 0 ||
+        queue_pg_str(res, i, 18, s->filename, sizeof s->filename, err) < 0 ||
+        queue_pg_str(res, i, 19, s->mail_state, sizeof s->mail_state, err) < 0 ||
+        queue_pg_str(res, i, 20, s->mail_kind, sizeof s->mail_kind, err) < 0 ||
+        queue_pg_str(res, i, 21, s->format, sizeof s->format, err) < 0)
+        return eq_err_context(err, "job %lld", s->id);
+    return 0;
 }
 
 int queue_status(PGconn *conn, long long id, queue_status_row *row, eq_err *err)
@@ -292,7 +316,10 @@ int queue_status(PGconn *conn, long long id, queue_status_row *row, eq_err *err)
         PQclear(res);
         return eq_fail(err, EQ_ERR_NOT_FOUND, "no job %lld", id);
     }
-    status_from(res, 0, row);
+    if (status_from(res, 0, row, err) < 0) {
+        PQclear(res);
+        return -1;
+    }
     PQclear(res);
     return 0;
 }
@@ -343,7 +370,10 @@ int queue_list(PGconn *conn, const char *owner, int limit, long long before_id,
         return -1;
     got = PQntuples(res);
     for (int i = 0; i < got && i < limit; i++)
-        status_from(res, i, &rows[i]);
+        if (status_from(res, i, &rows[i], err) < 0) {
+            PQclear(res);
+            return -1;
+        }
     *n = got < limit ? got : limit;
     PQclear(res);
     return 0;

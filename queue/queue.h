@@ -14,7 +14,9 @@
  * - `conn` is owned by the caller; it must not be inside a transaction block
  *   (each call is one short transaction of its own, committed on return).
  * - Structs filled by the queue are caller-allocated. Fixed-size string fields
- *   are always NUL-terminated ("" = SQL NULL). The few heap fields are owned by
+ *   are always NUL-terminated ("" = SQL NULL). A value that does not fit its
+ *   field is never cut: the call fails with EQ_ERR_LIMIT naming the column
+ *   (identities are limited in bytes by common/limits.h, as in SQL). The few heap fields are owned by
  *   the struct and freed by its _cleanup() function, which accepts a zeroed or
  *   half-filled struct and may be called twice.
  * - Timestamps are Unix epoch seconds (long long), 0 = SQL NULL;
@@ -33,17 +35,18 @@
 #include <stddef.h>
 
 #include "common/error.h"
+#include "common/limits.h"
 
-#define QUEUE_KIND_MAX 65       /* 1..64 of [a-z0-9_] + NUL */
-#define QUEUE_OWNER_MAX 257     /* owner ids are at most 256 bytes */
-#define QUEUE_EMAIL_MAX 255     /* at most 254 characters + NUL */
+#define QUEUE_KIND_MAX (EQ_KIND_MAX_BYTES + 1)      /* 1..64 of [a-z0-9_] + NUL */
+#define QUEUE_OWNER_MAX (EQ_IDENTITY_MAX_BYTES + 1) /* owner ids: 1..256 bytes + NUL */
+#define QUEUE_EMAIL_MAX (EQ_EMAIL_MAX_BYTES + 1)    /* at most 254 ASCII characters + NUL */
 #define QUEUE_STATE_MAX 16
 #define QUEUE_WORKER_MAX 128    /* worker ids are at most 127 bytes */
 #define QUEUE_TOKEN_MAX 80      /* "eqt_" + 64 hex digits + NUL fits */
 #define QUEUE_ERROR_MAX 1024    /* last_error is stored truncated to 1000 bytes */
 #define QUEUE_KEY_MAX 1025      /* S3 object keys are at most 1024 bytes */
 #define QUEUE_UPLOAD_MAX 1025   /* S3 multipart upload ids */
-#define QUEUE_NAME_MAX 256      /* a kind's file name */
+#define QUEUE_NAME_MAX (EQ_FILENAME_MAX_BYTES + 1) /* a kind's file name + NUL */
 #define QUEUE_PARAMS_MAX 65536  /* params JSON text, enforced by exportq.enqueue */
 #define QUEUE_LIST_MAX 100      /* most rows one queue_list() returns */
 #define QUEUE_FORMAT_MAX 8      /* "csv", "tsv", "jsonl", "xlsx" + NUL */
@@ -62,6 +65,8 @@ typedef struct queue_enqueue_req {
     const char *format;          /* NULL = the kind's default; else csv, tsv, jsonl or xlsx,
                                     one of the kind's options.formats */
     bool *existing;              /* optional out: true when an existing job was returned */
+    const char *allowed_domains; /* NULL, or EXPORTQ_MAIL_ALLOWED_DOMAINS: set as the session's
+                                    exportq.mail_allowed_domains, which enqueue enforces */
 } queue_enqueue_req;
 
 /* Validates and inserts a job (NOTIFY exportq_jobs). Rejections (unknown kind,
@@ -228,9 +233,13 @@ typedef struct queue_mail {
 } queue_mail;
 
 /* Claims one pending mail whose mail_next_at <= now (SKIP LOCKED) and leases
- * it for lease_seconds (a crashed sender's mail is picked up again after). */
-int queue_mail_claim(PGconn *conn, const char *worker_id, int lease_seconds, queue_mail *m,
-                     bool *got, eq_err *err) EQ_MUST;
+ * it for lease_seconds (a crashed sender's mail is picked up again after).
+ * rate_per_owner > 0: a mail whose owner already had that many mails sent in
+ * the last hour is put back, due when a slot frees (delayed, never dropped;
+ * jobs without an owner are not limited), and the next due mail is tried.
+ * A mail whose values do not fit queue_mail is failed for good (EQ_ERR_LIMIT). */
+int queue_mail_claim(PGconn *conn, const char *worker_id, int lease_seconds, int rate_per_owner,
+                     queue_mail *m, bool *got, eq_err *err) EQ_MUST;
 int queue_mail_done(PGconn *conn, long long job_id, eq_err *err) EQ_MUST;
 /* Retry with backoff, or mail_state failed once max_attempts are used. */
 int queue_mail_fail(PGconn *conn, long long job_id, const char *message, int max_attempts,

@@ -18,9 +18,12 @@
 int queue_exec(PGconn *conn, const char *what, const char *sql, int nparams,
                const char *const *params, PGresult **out, eq_err *err) EQ_MUST;
 
-/* Copies a text value into dst[size], truncated at a UTF-8 character
- * boundary; "" for NULL. */
-void queue_pg_str(const PGresult *res, int row, int col, char *dst, size_t size);
+/* Copies a text value into dst[size]; "" for NULL. A value that does not fit
+ * is refused, never cut: -1 with EQ_ERR_LIMIT naming the column, dst "". */
+int queue_pg_str(const PGresult *res, int row, int col, char *dst, size_t size, eq_err *err) EQ_MUST;
+/* For display text only (last_error, never an identity): copies a text value
+ * into dst[size], cut at a UTF-8 character boundary; "" for NULL. */
+void queue_pg_text_cut(const PGresult *res, int row, int col, char *dst, size_t size);
 /* An integer value; 0 for NULL. */
 long long queue_pg_ll(const PGresult *res, int row, int col);
 /* A heap copy of a text value (caller frees); NULL for SQL NULL or no memory. */

@@ -7,12 +7,14 @@
 
 #include "queue/queue_internal.h"
 
-int queue_mail_claim(PGconn *conn, const char *worker_id, int lease_seconds, queue_mail *m,
-                     bool *got, eq_err *err)
+/* One mail_claim(); *got = false when none is due. */
+static int mail_claim_one(PGconn *conn, const char *worker_id, int lease_seconds, queue_mail *m,
+                          bool *got, eq_err *err)
 {
     char lease[16];
     const char *params[2] = {worker_id, lease};
     PGresult *res = NULL;
+    bool copied = true;
     *got = false;
     memset(m, 0, sizeof *m);
     snprintf(lease, sizeof lease, "%d", lease_seconds);
@@ -25,24 +27,66 @@ int queue_mail_claim(PGconn *conn, const char *worker_id, int lease_seconds, que
         return -1;
     if (PQntuples(res) == 1) {
         m->job_id = queue_pg_ll(res, 0, 0);
-        queue_pg_str(res, 0, 1, m->mail_kind, sizeof m->mail_kind);
-        queue_pg_str(res, 0, 2, m->kind, sizeof m->kind);
-        queue_pg_str(res, 0, 3, m->email, sizeof m->email);
-        queue_pg_str(res, 0, 4, m->owner, sizeof m->owner);
-        queue_pg_str(res, 0, 5, m->object_key, sizeof m->object_key);
-        queue_pg_str(res, 0, 6, m->filename, sizeof m->filename);
         m->rows = queue_pg_ll(res, 0, 7);
         m->bytes = queue_pg_ll(res, 0, 8);
-        queue_pg_str(res, 0, 9, m->last_error, sizeof m->last_error);
+        queue_pg_text_cut(res, 0, 9, m->last_error, sizeof m->last_error);
+        if (queue_pg_str(res, 0, 1, m->mail_kind, sizeof m->mail_kind, err) < 0 ||
+            queue_pg_str(res, 0, 2, m->kind, sizeof m->kind, err) < 0 ||
+            queue_pg_str(res, 0, 3, m->email, sizeof m->email, err) < 0 ||
+            queue_pg_str(res, 0, 4, m->owner, sizeof m->owner, err) < 0 ||
+            queue_pg_str(res, 0, 5, m->object_key, sizeof m->object_key, err) < 0 ||
+            queue_pg_str(res, 0, 6, m->filename, sizeof m->filename, err) < 0 ||
+            queue_pg_str(res, 0, 15, m->format, sizeof m->format, err) < 0)
+            copied = false;
         m->created_at = queue_pg_ll(res, 0, 10);
         m->finished_at = queue_pg_ll(res, 0, 11);
         m->expires_at = queue_pg_ll(res, 0, 12);
         m->link_expires_at = queue_pg_ll(res, 0, 13);
         m->mail_attempt = (int)queue_pg_ll(res, 0, 14);
-        queue_pg_str(res, 0, 15, m->format, sizeof m->format);
         *got = true;
     }
     PQclear(res);
+    if (!copied) {
+        /* never mail under a cut identity: this mail fails for good */
+        long long id = m->job_id;
+        eq_err e2;
+        if (queue_mail_fail(conn, id, err->msg, 1, &e2) < 0)
+            eq_err_context(err, "(and recording it failed: %s)", e2.msg);
+        memset(m, 0, sizeof *m);
+        *got = false;
+        return eq_err_context(err, "mail of job %lld refused", id);
+    }
+    return 0;
+}
+
+int queue_mail_claim(PGconn *conn, const char *worker_id, int lease_seconds, int rate_per_owner,
+                     queue_mail *m, bool *got, eq_err *err)
+{
+    /* a mail over its owner's rate goes back with a later due time; look at
+     * a few more so one busy owner does not hold up everyone else's mail */
+    for (int tries = 0; tries < 20; tries++) {
+        char id[24], rate[16];
+        const char *params[2] = {id, rate};
+        PGresult *res = NULL;
+        bool deferred;
+        if (mail_claim_one(conn, worker_id, lease_seconds, m, got, err) < 0)
+            return -1;
+        if (!*got || rate_per_owner <= 0)
+            return 0;
+        snprintf(id, sizeof id, "%lld", m->job_id);
+        snprintf(rate, sizeof rate, "%d", rate_per_owner);
+        if (queue_exec(conn, "mail rate", "SELECT exportq.mail_rate_defer($1::bigint, $2::int)", 2, params,
+                       &res, err) < 0) {
+            *got = false;
+            return eq_err_context(err, "mail of job %lld", m->job_id);
+        }
+        deferred = !PQgetisnull(res, 0, 0);
+        PQclear(res);
+        if (!deferred)
+            return 0;
+        *got = false;
+    }
+    memset(m, 0, sizeof *m);
     return 0;
 }
 
@@ -94,7 +138,10 @@ int queue_expire_claim(PGconn *conn, int lease_seconds, queue_expired *e, bool *
         return -1;
     if (PQntuples(res) == 1) {
         e->job_id = queue_pg_ll(res, 0, 0);
-        queue_pg_str(res, 0, 1, e->object_key, sizeof e->object_key);
+        if (queue_pg_str(res, 0, 1, e->object_key, sizeof e->object_key, err) < 0) {
+            PQclear(res);
+            return eq_err_context(err, "expire job %lld", e->job_id);
+        }
         *got = true;
     }
     PQclear(res);
@@ -142,11 +189,14 @@ int queue_orphan_claim(PGconn *conn, int grace_seconds, int lease_seconds, queue
         return -1;
     if (PQntuples(res) == 1) {
         o->job_id = queue_pg_ll(res, 0, 0);
-        queue_pg_str(res, 0, 1, o->owner, sizeof o->owner);
-        queue_pg_str(res, 0, 2, o->kind, sizeof o->kind);
-        queue_pg_str(res, 0, 3, o->object_token, sizeof o->object_token);
-        queue_pg_str(res, 0, 4, o->filename, sizeof o->filename);
-        queue_pg_str(res, 0, 5, o->upload_id, sizeof o->upload_id);
+        if (queue_pg_str(res, 0, 1, o->owner, sizeof o->owner, err) < 0 ||
+            queue_pg_str(res, 0, 2, o->kind, sizeof o->kind, err) < 0 ||
+            queue_pg_str(res, 0, 3, o->object_token, sizeof o->object_token, err) < 0 ||
+            queue_pg_str(res, 0, 4, o->filename, sizeof o->filename, err) < 0 ||
+            queue_pg_str(res, 0, 5, o->upload_id, sizeof o->upload_id, err) < 0) {
+            PQclear(res);
+            return eq_err_context(err, "orphaned upload of job %lld", o->job_id);
+        }
         *got = true;
     }
     PQclear(res);

@@ -40,12 +40,10 @@ int queue_stray_claim(PGconn *conn, int lease_seconds, long long *job_id, char *
         return -1;
     if (PQntuples(res) == 1) {
         *job_id = queue_pg_ll(res, 0, 0);
-        if (PQgetlength(res, 0, 1) >= QUEUE_KEY_MAX) {
+        if (queue_pg_str(res, 0, 1, key, QUEUE_KEY_MAX, err) < 0) {
             PQclear(res);
-            return eq_fail(err, EQ_ERR_LIMIT, "stray object of job %lld: key longer than %d bytes", *job_id,
-                           QUEUE_KEY_MAX - 1);
+            return eq_err_context(err, "stray object of job %lld", *job_id);
         }
-        queue_pg_str(res, 0, 1, key, QUEUE_KEY_MAX);
         *got = true;
     }
     PQclear(res);

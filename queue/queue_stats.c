@@ -14,7 +14,10 @@ int queue_counts(PGconn *conn, queue_state_count *out, size_t cap, size_t *n, eq
                    NULL, &res, err) < 0)
         return -1;
     for (int i = 0; i < PQntuples(res) && *n < cap; i++) {
-        queue_pg_str(res, i, 0, out[*n].state, sizeof out[*n].state);
+        if (queue_pg_str(res, i, 0, out[*n].state, sizeof out[*n].state, err) < 0) {
+            PQclear(res);
+            return -1;
+        }
         out[*n].jobs = queue_pg_ll(res, i, 1);
         out[*n].bytes = queue_pg_ll(res, i, 2);
         (*n)++;

@@ -62,9 +62,9 @@ int queue_token_create(PGconn *conn, const char *owner, char *token_out, size_t 
     if (queue_exec(conn, "token create",
                    "INSERT INTO exportq.tokens (owner, token_hash) VALUES ($1, $2) RETURNING id", 2,
                    params, &res, err) < 0) {
-        if (err->code == EQ_ERR_DB && strstr(err->msg, "tokens_owner_check"))
-            eq_fail(err, EQ_ERR_INVALID,
-                    "token create: owner must be 1 to 256 characters without control characters");
+        if (err->code == EQ_ERR_DB && strstr(err->msg, "tokens_owner"))
+            eq_fail(err, EQ_ERR_INVALID, "token create: owner must be 1 to %d bytes without control characters",
+                    EQ_IDENTITY_MAX_BYTES);
         goto out;
     }
     *id = queue_pg_ll(res, 0, 0);
@@ -104,7 +104,12 @@ int queue_token_lookup(PGconn *conn, const char *token, char *owner_out, size_t 
         return eq_fail(err, EQ_ERR_NOT_FOUND, "unknown or revoked token");
     }
     *token_id = queue_pg_ll(res, 0, 0);
-    queue_pg_str(res, 0, 1, owner_out, size);
+    /* an owner that does not fit is refused: a cut owner is another owner */
+    if (queue_pg_str(res, 0, 1, owner_out, size, err) < 0) {
+        PQclear(res);
+        *token_id = 0;
+        return eq_err_context(err, "token lookup");
+    }
     PQclear(res);
     return 0;
 }
@@ -122,7 +127,10 @@ int queue_token_list(PGconn *conn, void (*cb)(const queue_token_row *row, void *
     for (int i = 0; i < PQntuples(res); i++) {
         memset(&row, 0, sizeof row);
         row.id = queue_pg_ll(res, i, 0);
-        queue_pg_str(res, i, 1, row.owner, sizeof row.owner);
+        if (queue_pg_str(res, i, 1, row.owner, sizeof row.owner, err) < 0) {
+            PQclear(res);
+            return eq_err_context(err, "token list: token %lld", row.id);
+        }
         row.created_at = queue_pg_ll(res, i, 2);
         row.last_used_at = queue_pg_ll(res, i, 3);
         row.revoked_at = queue_pg_ll(res, i, 4);

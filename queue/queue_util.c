@@ -34,7 +34,25 @@ int queue_exec(PGconn *conn, const char *what, const char *sql, int nparams,
     return -1;
 }
 
-void queue_pg_str(const PGresult *res, int row, int col, char *dst, size_t size)
+int queue_pg_str(const PGresult *res, int row, int col, char *dst, size_t size, eq_err *err)
+{
+    const char *v;
+    size_t n;
+    if (size == 0)
+        return eq_fail(err, EQ_ERR_LIMIT, "column %s: no room", PQfname(res, col));
+    dst[0] = '\0';
+    if (PQgetisnull(res, row, col))
+        return 0;
+    v = PQgetvalue(res, row, col);
+    n = (size_t)PQgetlength(res, row, col);
+    if (n >= size || strlen(v) != n)
+        return eq_fail(err, EQ_ERR_LIMIT, "column %s: a %zu-byte value does not fit in %zu bytes (refused, not cut)",
+                       PQfname(res, col), n, size - 1);
+    memcpy(dst, v, n + 1);
+    return 0;
+}
+
+void queue_pg_text_cut(const PGresult *res, int row, int col, char *dst, size_t size)
 {
     const char *v;
     size_t n;

@@ -180,7 +180,7 @@ static int mail_one(worker_thread *t, bool *did, eq_err *err)
 
     eq_buf_init(&msg, MAIL_MESSAGE_MAX);
     *did = false;
-    if (queue_mail_claim(t->qconn, t->id, mail_lease_seconds(cfg), &m, &got, err) < 0)
+    if (queue_mail_claim(t->qconn, t->id, mail_lease_seconds(cfg), cfg->mail_rate_per_owner, &m, &got, err) < 0)
         return -1;
     if (!got)
         return 0;
@@ -206,6 +206,13 @@ static int mail_one(worker_thread *t, bool *did, eq_err *err)
          * says when it really ends */
         if (m.link_expires_at > 0 && left >= 60 && left < ttl)
             ttl = left;
+        /* and never after the object is deleted: min(link TTL, retention) */
+        {
+            time_t now = time(NULL);
+            long to_object = (long)(mail_link_expiry(now, ttl, m.expires_at) - now);
+            if (to_object < ttl)
+                ttl = to_object;
+        }
         if (s3_presign_link(t->s3, m.object_key, ttl, info.filename, &url, &info.link_expires_at, err) < 0)
             goto fail;
         info.url = url;

@@ -381,7 +381,7 @@ static void test_complete_and_mail(void **state)
     assert_int_equal(queue_complete(db.conn, &job, "k", 1, 1, 86400, 3600, &err), 0);
     queue_job_cleanup(&job);
 
-    assert_int_equal(queue_mail_claim(db.conn, "w1", 60, &m, &got, &err), 0);
+    assert_int_equal(queue_mail_claim(db.conn, "w1", 60, 0, &m, &got, &err), 0);
     assert_true(got);
     assert_int_equal(m.job_id, id);
     assert_string_equal(m.mail_kind, "success");
@@ -390,14 +390,14 @@ static void test_complete_and_mail(void **state)
     assert_int_equal(m.rows, 1234);
     assert_int_equal(m.mail_attempt, 1);
     /* leased: nobody else sends it meanwhile */
-    assert_int_equal(queue_mail_claim(db.conn, "w2", 60, &m2, &got, &err), 0);
+    assert_int_equal(queue_mail_claim(db.conn, "w2", 60, 0, &m2, &got, &err), 0);
     assert_false(got);
     /* SMTP said no: retried later, not now */
     assert_int_equal(queue_mail_fail(db.conn, id, "421 try later", 3, &err), 0);
-    assert_int_equal(queue_mail_claim(db.conn, "w2", 60, &m2, &got, &err), 0);
+    assert_int_equal(queue_mail_claim(db.conn, "w2", 60, 0, &m2, &got, &err), 0);
     assert_false(got);
     PQclear(tq(db.conn, "UPDATE exportq.jobs SET mail_next_at = now() WHERE id = %lld", id));
-    assert_int_equal(queue_mail_claim(db.conn, "w2", 60, &m2, &got, &err), 0);
+    assert_int_equal(queue_mail_claim(db.conn, "w2", 60, 0, &m2, &got, &err), 0);
     assert_true(got);
     assert_int_equal(m2.mail_attempt, 2);
     assert_int_equal(queue_mail_done(db.conn, id, &err), 0);
@@ -407,7 +407,7 @@ static void test_complete_and_mail(void **state)
     PQclear(tq(db.conn, "UPDATE exportq.jobs SET mail_state = 'pending', mail_attempts = 0, mail_next_at = now() WHERE id = %lld", id));
     for (int i = 0; i < 2; i++) {
         PQclear(tq(db.conn, "UPDATE exportq.jobs SET mail_next_at = now() WHERE id = %lld", id));
-        assert_int_equal(queue_mail_claim(db.conn, "w2", 60, &m2, &got, &err), 0);
+        assert_int_equal(queue_mail_claim(db.conn, "w2", 60, 0, &m2, &got, &err), 0);
         assert_true(got);
         assert_int_equal(queue_mail_fail(db.conn, id, "550 no such user", 2, &err), 0);
     }

@@ -22,6 +22,10 @@ TR=$(token_for hostile-revoked)
 J2=$(psql_q "SELECT exportq.enqueue('user_activity', '{}', NULL, 'hostile-u2')")
 # one job of u1's made with an Idempotency-Key, to reuse with another body
 psql_q "SELECT job_id FROM exportq.enqueue_job('user_activity', '{}', NULL, 'hostile-u1', 0, NULL, 'hostile-idem')" >/dev/null
+# recipients limited to one domain (the CLI rows below see it too)
+export EXPORTQ_MAIL_ALLOWED_DOMAINS=allowed.example
+# 257 bytes whose first 256 are another owner's (128 x e-acute): refused, never cut
+long_owner="$(printf '\xc3\xa9%.0s' $(seq 1 128))A"
 serve_start EXPORTQ_RATE_LIMIT=100000
 tables_before=$(psql_q "SELECT count(*) FROM pg_tables WHERE schemaname IN ('app', 'exportq')")
 
@@ -130,6 +134,10 @@ row http 401 "8 kB token"                GET /v1/exports "$(head -c 8000 /dev/ze
 row http 404 "another owner's job"       GET "/v1/exports/$J2" "$T1"
 row http 404 "another owner's download"  GET "/v1/exports/$J2/download" "$T1"
 row http 404 "another owner's cancel"    DELETE "/v1/exports/$J2" "$T1"
+# recipients and log lines
+row http 422 "email outside the allowed domains" POST /v1/exports "$T1" -d '{"kind":"user_activity","email":"x@evil.example"}'
+row http 422 "look-alike allowed domain" POST /v1/exports "$T1" -d '{"kind":"user_activity","email":"x@allowed.example.evil"}'
+row http 404 "CR/LF in a path (log line injection)" GET "/v1/exports/1%0d%0a2026-01-01T00:00:00.000Z%20error%20FORGED" "$T1"
 
 # CLI
 row cli 1 "SQL in the kind"              enqueue "x'; DROP TABLE exportq.jobs; --"
@@ -159,6 +167,11 @@ row http 404 "signed job id in the URL"  GET "/v1/exports/+1" "$T1"
 row cli 2 "SQL in a stream kind"         stream "x'; DROP TABLE exportq.jobs; --" -o "$T/never.csv"
 row cli 2 "unknown option"               enqueue user_activity --owner-override x
 row cli 2 "traversal in presign expiry"  presign x.csv --expires ../../1
+row cli 1 "257-byte owner (token create)" token create --owner "$long_owner"
+row cli 1 "257-byte owner (enqueue)"     enqueue user_activity --owner "$long_owner"
+row cli 1 "email outside the allowed domains" enqueue user_activity --email x@evil.example
+printf 'EXPORTQ_SMTP_TLS=optional\nEXPORTQ_SMTP_URL=smtp://u:p@127.0.0.1:25\n' >"$T/tls.conf"
+row cli 1 "SMTP_TLS optional with credentials" --config "$T/tls.conf" status 1
 # SQL API
 row sql 22023 "CRLF in a kind's file name"  "SELECT exportq.define_kind('k_crlf', 'app.export_user_activity', E'a\\r\\nb.csv')"
 row sql 22023 "../ in a kind's file name"   "SELECT exportq.define_kind('k_dots', 'app.export_user_activity', '../../x.csv')"
@@ -167,6 +180,12 @@ row sql 22023 "SQL as a kind name"          "SELECT exportq.define_kind('k''; DR
 row sql 22023 "CRLF in the email"           "SELECT exportq.enqueue('user_activity', '{}', E'a@b.example\\r\\nBcc: c@d.example', 'u')"
 row sql 22023 "params not an object"        "SELECT exportq.enqueue('user_activity', '[1]', NULL, 'u')"
 row sql 22023 "unknown kind (SQL text)"     "SELECT exportq.enqueue('user_activity; DROP TABLE exportq.jobs', '{}', NULL, 'u')"
+row sql 22023 "257-byte owner"              "SELECT exportq.enqueue('user_activity', '{}', NULL, '$long_owner')"
+row sql 22023 "257-byte owner (token row)"  "INSERT INTO exportq.tokens (owner, token_hash) VALUES ('$long_owner', repeat('a', 64))"
+row sql 22023 "257-byte dedupe key"         "SELECT exportq.enqueue('user_activity', '{}', NULL, 'u', 0, '$long_owner')"
+row sql 22023 "206-byte kind file name"     "SELECT exportq.define_kind('k_long', 'app.export_user_activity', '$(printf '\xc3\xa9%.0s' $(seq 1 101)).csv')"
+row sql 22023 "email outside the allowed domains" "SET exportq.mail_allowed_domains = 'allowed.example'; SELECT exportq.enqueue('user_activity', '{}', 'x@evil.example', 'u')"
+if grep -q '^2026-01-01T00:00:00.000Z' "$SERVE_LOG"; then fail "a forged line is in serve's log"; fi
 ok "$n hostile cases: each refused with its status/exit code, database row counts unchanged ($counts)"
 
 # Parameter VALUES are data, never SQL: an accepted export with SQL and

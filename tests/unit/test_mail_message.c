@@ -557,8 +557,24 @@ static void test_failure_message(void **state)
     assert_string_equal(v, "alice@example.org");
     free(v);
     body = part_of(out.data, "text/plain");
-    assert_non_null(strstr(body, "your export failed: query failed: division by zero Bcc: x@y.z; try again."));
+    /* a generic reason: job id, kind, a short code; never the error text */
+    assert_non_null(strstr(body, "your export failed: export_failed; try again."));
+    assert_non_null(strstr(body, "mention job 42"));
+    assert_null(strstr(body, "division"));
+    assert_null(strstr(body, "Bcc"));
     free(body);
+    body = part_of(out.data, "text/html");
+    assert_null(strstr(body, "division"));
+    free(body);
+    /* an attacker's parameter quoted by a database error stays out of the mail */
+    assert_int_equal(mail_build_failure(&info, "invalid input syntax for type timestamp: \"URGENT: log in at "
+                                               "https://evil.example/login\"", FROM, &out, &err), 0);
+    body = part_of(out.data, "text/plain");
+    assert_null(strstr(body, "evil"));
+    assert_null(strstr(body, "URGENT"));
+    free(body);
+    assert_string_equal(mail_failure_code("attempt 2 lost: worker w1 stopped renewing its lease"), "worker_lost");
+    assert_string_equal(mail_failure_code(NULL), "unknown");
     /* no error text, no file name: still a sensible message */
     info.filename = NULL;
     assert_int_equal(mail_build_failure(&info, NULL, FROM, &out, &err), 0);
@@ -566,9 +582,30 @@ static void test_failure_message(void **state)
     assert_string_equal(v, "Your export failed: user_activity");
     free(v);
     body = part_of(out.data, "text/plain");
-    assert_non_null(strstr(body, "failed: unknown error; try again."));
+    assert_non_null(strstr(body, "failed: unknown; try again."));
     free(body);
     eq_buf_cleanup(&out);
+}
+
+static void test_link_expiry(void **state)
+{
+    /* min(link TTL, retention), never in the past */
+    assert_int_equal(mail_link_expiry(1000, 86400, 0), 1000 + 86400);
+    assert_int_equal(mail_link_expiry(1000, 86400, 1000 + 3600), 1000 + 3600);
+    assert_int_equal(mail_link_expiry(1000, 60, 1000 + 3600), 1000 + 60);
+    assert_int_equal(mail_link_expiry(1000, 86400, 500), 1001);
+}
+
+static void test_domain_allowed(void **state)
+{
+    assert_true(mail_domain_allowed("a@b.example", NULL));
+    assert_true(mail_domain_allowed("a@b.example", " , "));
+    assert_true(mail_domain_allowed("a@corp.example", "other.example, corp.example"));
+    assert_true(mail_domain_allowed("a@mail.CORP.example", "corp.example"));
+    assert_false(mail_domain_allowed("a@evilcorp.example", "corp.example"));
+    assert_false(mail_domain_allowed("a@corp.example.evil", "corp.example"));
+    assert_false(mail_domain_allowed("a@b.example", "corp.example"));
+    assert_false(mail_domain_allowed("nodomain", "corp.example"));
 }
 
 static void test_qp_rules(void **state)
@@ -623,6 +660,8 @@ int main(void)
         cmocka_unit_test(test_header_injection_in_names),
         cmocka_unit_test(test_bad_addresses_refused),
         cmocka_unit_test(test_failure_message),
+        cmocka_unit_test(test_link_expiry),
+        cmocka_unit_test(test_domain_allowed),
         cmocka_unit_test(test_qp_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
