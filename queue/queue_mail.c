@@ -99,7 +99,10 @@ int queue_installation_id(PGconn *conn, char *out, size_t size, eq_err *err)
         PQclear(res);
         return eq_fail(err, EQ_ERR_DB, "exportq.installation is empty: run exportq migrate");
     }
-    queue_pg_str(res, 0, 0, out, size);
+    if (queue_pg_str(res, 0, 0, out, size, err) < 0) {
+        PQclear(res);
+        return -1;
+    }
     PQclear(res);
     return 0;
 }
