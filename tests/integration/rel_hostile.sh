@@ -198,7 +198,7 @@ assert_eq 202 "$STATUS" "SQL and ../ in parameter values are accepted as data"
 id=$(jq -r .id <<<"$BODY")
 assert_eq "'); DROP TABLE app.activity; --" "$(psql_q "SELECT params->>'note' FROM exportq.jobs WHERE id = $id")" "stored verbatim"
 assert_eq "hostile-u1" "$(psql_q "SELECT params->>'owner' FROM exportq.jobs WHERE id = $id")" "owner forced"
-psql_q "DELETE FROM exportq.jobs WHERE id = $J2" >/dev/null   # u2's job is not part of this
+psql_q "DELETE FROM exportq.jobs WHERE id = $J2 OR idempotency_key = 'hostile-idem'" >/dev/null   # u2's job and the Idempotency-Key row's job are not part of this
 declare -A want_dir=([$id]="hostile-u1")
 # owner -> the segment it must become
 while IFS='|' read -r owner seg; do
