@@ -69,6 +69,11 @@ case_ 405 method_not_allowed "PUT on the collection" PUT /v1/exports "$TU"
 case_ 406 not_acceptable "the stream with an Accept no format meets" GET /v1/stream/user_activity_raw "$TU" -H 'Accept: application/pdf'
 case_ 413 body_too_large "a 70 KiB body" POST /v1/exports "$TU" --data-binary "@$(head -c 71680 /dev/zero | tr '\0' ' ' >"$T/big.json"; echo "$T/big.json")"
 
+# the same Idempotency-Key with another request (as Stripe: 422, never the first job)
+req POST /v1/exports "$TU" -H "Idempotency-Key: err-idem-1" -d '{"kind":"user_activity","params":{"n":"1"}}'
+assert_eq 202 "$STATUS" "first request with an Idempotency-Key"
+case_ 422 idempotency_key_reused "the key reused with other params" POST /v1/exports "$TU" -H "Idempotency-Key: err-idem-1" -d '{"kind":"user_activity","params":{"n":"9"}}'
+
 # job states: queued (not ready), cancelled (no file), finished (cannot cancel), expired
 req POST /v1/exports "$TU" -d '{"kind":"user_activity"}'
 assert_eq 202 "$STATUS" "an export is accepted"
@@ -95,6 +100,18 @@ on_exit "kill $sp 2>/dev/null"
 wait_for "[ \"\$(stream_backends)\" = 1 ]" 30 || fail "the slow stream did not start"
 case_ 429 too_many_streams "a second stream over the cap" GET /v1/stream/user_activity_raw "$TU"
 [ -n "$(hdr Retry-After)" ] || fail "429 too_many_streams without Retry-After"
+kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null || true
+serve_stop
+
+# the per-owner stream cap: one owner's slow stream holds its only slot
+wait_for "[ \"\$(stream_backends)\" = 0 ]" 30 || fail "the first slow stream's backend did not end"
+serve_start EXPORTQ_RATE_LIMIT=100000 EXPORTQ_MAX_STREAMS=8 EXPORTQ_MAX_STREAMS_PER_OWNER=1
+curl -sS -N -H "Authorization: Bearer $TU" -o /dev/null "$URL/v1/stream/slow?rows=10000000&pause=5" 2>/dev/null &
+sp=$!
+on_exit "kill $sp 2>/dev/null"
+wait_for "[ \"\$(stream_backends)\" = 1 ]" 30 || fail "the owner's slow stream did not start"
+case_ 429 too_many_owner_streams "a second stream of the same owner over its cap" GET /v1/stream/user_activity_raw "$TU"
+[ -n "$(hdr Retry-After)" ] || fail "429 too_many_owner_streams without Retry-After"
 kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null || true
 serve_stop
 
