@@ -20,3 +20,14 @@ void eq_hex_escape(unsigned char c, char mark, char out[3])
     out[1] = upper[c >> 4];
     out[2] = upper[c & 15];
 }
+
+int eq_hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -14,4 +14,7 @@ void eq_hex_encode(const void *p, size_t n, char *out);
  * quoted-printable (RFC 2045). */
 void eq_hex_escape(unsigned char c, char mark, char out[3]);
 
+/* The value of one hex digit (either case), or -1 when c is not one. */
+int eq_hex_value(char c);
+
 #endif

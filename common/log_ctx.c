@@ -1,5 +1,6 @@
 /* log_ctx.c - see log_ctx.h */
 #include "common/log_ctx.h"
+#include "common/hex.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -79,17 +80,6 @@ const char *eq_logctx_format(const eq_logctx *c, char *out, size_t outsz)
     return out;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool eq_logctx_next(const char **p, const char **key, size_t *keylen, char *val, size_t valsz)
 {
     const char *s = *p;
@@ -113,9 +103,9 @@ bool eq_logctx_next(const char **p, const char **key, size_t *keylen, char *val,
         if (*s == '"') {
             for (s++; *s && *s != '"'; s++) {
                 char c = *s;
-                if (c == '\\' && s[1] == 'u' && hexval(s[2]) >= 0 && hexval(s[3]) >= 0 && hexval(s[4]) >= 0 &&
-                    hexval(s[5]) >= 0) {
-                    c = (char)(hexval(s[4]) * 16 + hexval(s[5]));
+                if (c == '\\' && s[1] == 'u' && eq_hex_value(s[2]) >= 0 && eq_hex_value(s[3]) >= 0 && eq_hex_value(s[4]) >= 0 &&
+                    eq_hex_value(s[5]) >= 0) {
+                    c = (char)(eq_hex_value(s[4]) * 16 + eq_hex_value(s[5]));
                     s += 5;
                 } else if (c == '\\' && s[1]) {
                     c = *++s;

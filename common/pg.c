@@ -1,5 +1,6 @@
 /* pg.c - see pg.h */
 #include "common/pg.h"
+#include "common/hex.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,24 +28,13 @@ static void redact_value(char *msg, size_t cap, const char *secret, size_t slen)
     }
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Best-effort percent-decoding of in[0..n) into out (n + 1 bytes). */
 static void pct_decode(const char *in, size_t n, char *out)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
-        if (in[i] == '%' && i + 2 < n && hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
-            out[o++] = (char)(hexval(in[i + 1]) * 16 + hexval(in[i + 2]));
+        if (in[i] == '%' && i + 2 < n && eq_hex_value(in[i + 1]) >= 0 && eq_hex_value(in[i + 2]) >= 0) {
+            out[o++] = (char)(eq_hex_value(in[i + 1]) * 16 + eq_hex_value(in[i + 2]));
             i += 2;
         } else {
             out[o++] = in[i];
