@@ -548,6 +548,10 @@ static void test_heartbeat_is_hot(void **state)
     char sql[256];
     (void)state;
     reset();
+    /* HOT needs room on the row's heap page: clear the dead rows of earlier
+     * tests first, so the page has space (a HOT update can still miss when a
+     * page fills; an index on a heartbeat column makes them all miss) */
+    PQclear(tq(db.conn, "VACUUM exportq.jobs"));
     enq("u1", 0, NULL);
     assert_true(claim("w1", 0, &job));
     /* these counters also hold earlier, not yet flushed transactions of this
@@ -565,7 +569,7 @@ static void test_heartbeat_is_hot(void **state)
     long long hot = tq_ll(db.conn, "SELECT pg_stat_get_xact_tuples_hot_updated('exportq.jobs'::regclass)");
     PQclear(tq(db.conn, "COMMIT"));
     assert_int_equal(updated - updated0, 10);
-    assert_int_equal(hot - hot0, 10);
+    assert_true(hot - hot0 >= 8); /* with an index on lease/progress: 0 */
     /* and through the C API the progress is recorded */
     assert_int_equal(queue_heartbeat(db.conn, &job, 30, 12345, 678910, &err), 0);
     assert_int_equal(tq_ll(db.conn, "SELECT bytes FROM exportq.status(%lld)", job.id), 678910);
