@@ -119,6 +119,52 @@ assert_contains "$(psql_q "SELECT warning FROM exportq.jobs WHERE id = $id_x")" 
   || fail "status --json shows format and warning"
 ok "jobs: SQL/CLI format, kind default and restriction, worker objects named .xlsx/.jsonl with their type, warning"
 
+# 3b. a queued job of a gzip + BOM + guard kind: the object's name, its
+# Content-Type (application/gzip, no Content-Encoding), and its bytes once decompressed equal the
+# stream's (BOM first, guard applied); jsonl gzipped without a BOM; xlsx never gzipped
+psql -XAtq -v ON_ERROR_STOP=1 >/dev/null -c "SELECT exportq.define_kind('fmt_gz', 'app.fmt_types', 'types.csv',
+  '{\"gzip\": true, \"bom\": true, \"formula_guard\": true}')" || fail "define fmt_gz"
+declare -A gz_id
+for f in csv tsv jsonl xlsx; do
+  gz_id[$f]=$(psql_q "SELECT exportq.enqueue('fmt_gz', '{}', NULL, 'u1', 0, NULL, '$f')")
+done
+"$EXPORTQ_BIN" worker --drain >"$worker_log" 2>&1 || fail "worker (gzip kind): $(tail -5 "$worker_log")"
+for f in csv tsv jsonl xlsx; do
+  id=${gz_id[$f]}
+  assert_eq succeeded "$(psql_q "SELECT state FROM exportq.jobs WHERE id = $id")" "gzip kind job ($f)"
+  key=$(psql_q "SELECT object_key FROM exportq.jobs WHERE id = $id")
+  want_name="types.$f.gz"; [ "$f" = xlsx ] && want_name=types.xlsx
+  case "$key" in */"$want_name") ;; *) fail "gzip kind $f: object key $key does not end in $want_name";; esac
+  hdrs=$(s3_curl HEAD "/$EXPORTQ_S3_BUCKET/$key" -I | tr -d '\r')
+  enc=$(printf '%s\n' "$hdrs" | grep -i '^content-encoding:' | sed 's/^[^:]*: *//' || true)
+  ctype=$(printf '%s\n' "$hdrs" | grep -i '^content-type:' | sed 's/^[^:]*: *//')
+  s3_get_file "$key" "$T/gz.$f"
+  case $f in
+    xlsx)
+      [ -z "$enc" ] || fail "xlsx object must not carry Content-Encoding ($enc)"
+      assert_contains "$ctype" "spreadsheetml.sheet" "xlsx Content-Type"
+      $PY "$CHECK" "$T/ref.jsonl" "$T/types.json" xlsx "$T/gz.xlsx" || fail "gzip kind xlsx"
+      continue ;;
+    *) ;;
+  esac
+  # a .gz file to download: application/gzip and no Content-Encoding, so a
+  # browser saves the compressed bytes under the .gz name it shows
+  assert_contains "$ctype" "application/gzip" "gzip kind $f: Content-Type of a .gz file"
+  assert_eq "" "$enc" "gzip kind $f: no Content-Encoding (a browser would decompress it under a .gz name)"
+  gzip -t "$T/gz.$f" || fail "gzip kind $f: not a complete gzip stream"
+  gzip -dc "$T/gz.$f" >"$T/gz.$f.plain"
+  case $f in
+    jsonl)
+      [ "$(head -c 3 "$T/gz.$f.plain" | od -An -tx1 | tr -d ' ')" != efbbbf ] || fail "jsonl must not get a BOM"
+      $PY "$CHECK" "$T/ref.jsonl" "$T/types.json" jsonl "$T/gz.$f.plain" || fail "gzip kind jsonl" ;;
+    *)
+      "$EXPORTQ_BIN" stream fmt_guarded --format "$f" -o "$T/gz.$f.ref" 2>/dev/null || fail "reference stream $f"
+      cmp "$T/gz.$f.plain" "$T/gz.$f.ref" || fail "gzip kind $f: decompressed object differs from the stream"
+      head -c 3 "$T/gz.$f.plain" | od -An -tx1 | grep -q "ef bb bf" || fail "gzip kind $f: no BOM" ;;
+  esac
+done
+ok "queued jobs of a gzip+BOM+guard kind: types.csv.gz/.tsv.gz/.jsonl.gz as application/gzip, decompressed bytes equal to the stream; xlsx not gzipped"
+
 # 4. the HTTP stream: Accept with q-values, the kind's formats, 406
 TU1=$(token_for u1)
 serve_start
