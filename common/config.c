@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/listen.h"
 #include "common/log.h"
 
 typedef enum { T_STR, T_SECRET, T_INT, T_LONG, T_BOOL, T_ENUM } kind_t;
@@ -387,8 +389,19 @@ int eq_config_load(eq_config *cfg, const char *file, eq_err *err)
     }
     if (cfg->mail_allowed_domains && domains_validate(cfg->mail_allowed_domains, err) < 0)
         goto fail;
-    if (cfg->http_listen && !strrchr(cfg->http_listen, ':')) {
-        eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_HTTP_LISTEN: '%s' must be host:port", cfg->http_listen);
+    {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        if (cfg->http_listen && eq_listen_parse("EXPORTQ_HTTP_LISTEN", cfg->http_listen, &ss, &sl, err) < 0)
+            goto fail;
+        if (cfg->metrics_listen && eq_listen_parse("EXPORTQ_METRICS_LISTEN", cfg->metrics_listen, &ss, &sl, err) < 0)
+            goto fail;
+    }
+    if (cfg->s3_region && (!*cfg->s3_region || strspn(cfg->s3_region, "abcdefghijklmnopqrstuvwxyz"
+                                                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+                                                   strlen(cfg->s3_region))) {
+        eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_S3_REGION: '%.64s' is not a region name (letters, digits, '-', '_', '.')",
+                cfg->s3_region);
         goto fail;
     }
     if (cfg->s3_bucket && (strlen(cfg->s3_bucket) < 3 || strlen(cfg->s3_bucket) > 63 ||

@@ -20,8 +20,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "common/log_ctx.h"
+#include "common/listen.h"
 #include "common/log.h"
+#include "common/log_ctx.h"
 #include "http/http_internal.h"
 
 #define DB_POOL_SIZE 8
@@ -236,42 +237,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- life ----------------------------------------------------------------------- */
 
-/* "host:port" or "[v6]:port" into a socket address (numeric or resolved). */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, eq_err *err)
-{
-    char host[256];
-    const char *colon, *port;
-    struct addrinfo hints = {0}, *ai = NULL;
-    size_t hl;
-    int gai;
-    if (!listen || !*listen)
-        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_HTTP_LISTEN: empty");
-    colon = strrchr(listen, ':');
-    if (!colon || !colon[1])
-        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_HTTP_LISTEN '%s': expected host:port", listen);
-    port = colon + 1;
-    hl = (size_t)(colon - listen);
-    if (hl >= 2 && listen[0] == '[' && listen[hl - 1] == ']') {
-        listen++;
-        hl -= 2;
-    }
-    if (hl == 0 || hl >= sizeof host)
-        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_HTTP_LISTEN: expected host:port");
-    memcpy(host, listen, hl);
-    host[hl] = '\0';
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
-    gai = getaddrinfo(host, port, &hints, &ai);
-    if (gai != 0 || !ai)
-        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_HTTP_LISTEN: cannot use '%s' port '%s': %s", host, port,
-                       gai_strerror(gai));
-    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-    *len = ai->ai_addrlen;
-    freeaddrinfo(ai);
-    return 0;
-}
-
 /* Raises the soft RLIMIT_NOFILE so that EXPORTQ_HTTP_MAX_CONNECTIONS fit
  * (each stream also holds a source connection); returns the connection limit
  * to give MHD, lowered (with a warning) when the hard limit is too low. */
@@ -312,7 +277,7 @@ int http_server_new(const eq_config *cfg, http_server **out, eq_err *err)
     unsigned max_conn;
 
     *out = NULL;
-    if (parse_listen(cfg->http_listen, &ss, &sslen, err) < 0)
+    if (eq_listen_parse("EXPORTQ_HTTP_LISTEN", cfg->http_listen, &ss, &sslen, err) < 0)
         return -1;
     s = calloc(1, sizeof *s);
     if (!s)

@@ -56,8 +56,8 @@ static int tick(run_state *rs, eq_err *err)
     long long now = eq_now_ms();
     eq_err hb;
 
-    if (*ctx->stop >= JOB_STOP_NOW ||
-        (*ctx->stop == JOB_DRAIN && ctx->drain_deadline_ms && now >= ctx->drain_deadline_ms)) {
+    /* the drain deadline is the main thread's: past it, stop is JOB_STOP_NOW */
+    if (atomic_load(ctx->stop) >= JOB_STOP_NOW) {
         rs->why = WHY_RELEASE;
         return eq_fail(err, EQ_ERR_CANCELLED, "worker shutting down: job released");
     }

@@ -15,7 +15,7 @@
 #define EXPORTQ_WORKER_JOB_RUN_H
 
 #include <libpq-fe.h>
-#include <signal.h>
+#include <stdatomic.h>
 
 #include "common/config.h"
 #include "common/error.h"
@@ -39,8 +39,7 @@ typedef struct job_run_ctx {
     PGconn *qconn;              /* queue database: heartbeat, complete */
     PGconn **sconn;             /* source database: COPY (may be reconnected) */
     s3_client *s3;
-    volatile sig_atomic_t *stop; /* JOB_RUN / JOB_DRAIN / JOB_STOP_NOW */
-    long long drain_deadline_ms; /* monotonic ms after which a draining job is released; 0 = none yet */
+    atomic_int *stop; /* JOB_RUN / JOB_DRAIN / JOB_STOP_NOW; JOB_STOP_NOW past the drain deadline */
 } job_run_ctx;
 
 /* Runs the job and records its outcome in the queue (complete, fail, release).

@@ -8,12 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/pg.h"
 #include "queue/queue.h"
@@ -32,8 +32,7 @@
 typedef struct worker {
     const eq_config *cfg;
     worker_opts opts;
-    volatile sig_atomic_t stop; /* JOB_RUN, JOB_DRAIN, JOB_STOP_NOW */
-    long long drain_deadline_ms;
+    atomic_int stop; /* JOB_RUN, JOB_DRAIN, JOB_STOP_NOW: set by the main thread, read by all */
     atomic_int jobs_running;   /* job threads still looping */
     atomic_int threads_alive;  /* all threads, housekeeper included */
     bool smtp;                 /* mail settings present */
@@ -125,7 +124,6 @@ static void *job_thread(void *arg)
         }
         if (claimed) {
             ctx.qconn = t->qconn;
-            ctx.drain_deadline_ms = w->drain_deadline_ms;
             worker_metrics_running(1);
             job_run(&ctx, &job, &err);
             worker_metrics_running(-1);
@@ -414,11 +412,10 @@ int worker_main(const eq_config *cfg, const worker_opts *opts)
     worker w;
     worker_thread *threads = NULL;
     worker_metrics_server *metrics = NULL;
-    sigset_t sigs, old;
+    eq_daemon daemon;
+    sigset_t old;
     int n = opts->concurrency < 1 ? 1 : opts->concurrency, started = 0, rc = 0;
-    bool watchdog = false;
-    uint64_t wd_usec = 0;
-    long long next_wd = 0;
+    long long drain_deadline_ms = 0;
 
     memset(&w, 0, sizeof w);
     w.cfg = cfg;
@@ -438,23 +435,32 @@ int worker_main(const eq_config *cfg, const worker_opts *opts)
         }
     }
 
-    /* Signals are taken synchronously by the main thread only. */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, &old);
-    signal(SIGPIPE, SIG_IGN);
-
     threads = calloc((size_t)n + 1, sizeof *threads);
     if (!threads) {
         eq_error(NULL, "out of memory");
+        mail_templates_cleanup(&w.templates);
         return 1;
     }
+    {
+        eq_err err;
+        if (eq_daemon_start(&daemon, &err) < 0) {
+            eq_error(NULL, "%s", err.msg);
+            free(threads);
+            mail_templates_cleanup(&w.templates);
+            return 1;
+        }
+    }
+    /* the threads started from here take no signals: the main thread's
+     * handler does, and the main loop below decides */
+    eq_daemon_block(&old);
     if (cfg->metrics_listen) {
         eq_err err;
         if (worker_metrics_serve(cfg->metrics_listen, &metrics, &err) < 0) {
             eq_error(NULL, "%s", err.msg);
+            eq_daemon_unblock(&old);
+            eq_daemon_end(&daemon);
             free(threads);
+            mail_templates_cleanup(&w.templates);
             return 1;
         }
         eq_info(NULL, "metrics on http://%s/metrics", cfg->metrics_listen);
@@ -474,7 +480,7 @@ int worker_main(const eq_config *cfg, const worker_opts *opts)
         }
         if (pthread_create(&t->tid, NULL, i < n ? job_thread : housekeeper_thread, t) != 0) {
             eq_error(NULL, "cannot start thread %d", i);
-            w.stop = JOB_STOP_NOW;
+            atomic_store(&w.stop, JOB_STOP_NOW);
             atomic_fetch_sub(&w.threads_alive, n + 1 - i);
             atomic_fetch_sub(&w.jobs_running, i < n ? n - i : 0);
             rc = 1;
@@ -482,30 +488,31 @@ int worker_main(const eq_config *cfg, const worker_opts *opts)
         }
         started++;
     }
+    eq_daemon_unblock(&old);
     eq_info(NULL, "worker started: %d job thread(s)%s", n, opts->drain ? ", exits when the queue is empty" : "");
-    sd_notify(0, "READY=1\nSTATUS=claiming jobs");
-    watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
+    eq_daemon_ready(&daemon, "claiming jobs");
 
     while (atomic_load(&w.threads_alive) > 0) {
-        struct timespec ts = {0, 100 * 1000000L};
-        int sig = sigtimedwait(&sigs, NULL, &ts);
+        int sig = eq_daemon_wait(&daemon, 100);
         if (sig == SIGTERM || sig == SIGINT) {
-            if (w.stop == JOB_RUN) {
-                w.drain_deadline_ms = eq_now_ms() + cfg->drain_seconds * 1000LL;
-                w.stop = JOB_DRAIN;
-                sd_notify(0, "STOPPING=1\nSTATUS=draining");
+            if (atomic_load(&w.stop) == JOB_RUN) {
+                /* the one drain deadline: running jobs see it as JOB_STOP_NOW */
+                drain_deadline_ms = eq_now_ms() + cfg->drain_seconds * 1000LL;
+                atomic_store(&w.stop, JOB_DRAIN);
+                eq_daemon_stopping(&daemon, "draining");
                 eq_info(NULL, "signal %d: draining (running jobs have %d s, then are released; "
                               "signal again to stop now)", sig, cfg->drain_seconds);
             } else {
-                w.stop = JOB_STOP_NOW;
+                atomic_store(&w.stop, JOB_STOP_NOW);
                 eq_info(NULL, "signal %d again: releasing running jobs now", sig);
             }
+        } else if (sig == SIGHUP) {
+            eq_info(NULL, "SIGHUP: the worker has nothing to reload (restart it to change settings)");
         }
-        if (w.stop == JOB_DRAIN && eq_now_ms() >= w.drain_deadline_ms)
-            w.stop = JOB_STOP_NOW;
-        if (watchdog && eq_now_ms() >= next_wd) {
-            sd_notify(0, "WATCHDOG=1");
-            next_wd = eq_now_ms() + (long long)(wd_usec / 2000);
+        if (atomic_load(&w.stop) == JOB_DRAIN && eq_now_ms() >= drain_deadline_ms) {
+            eq_info(NULL, "drain deadline (EXPORTQ_DRAIN_SECONDS=%d) reached: releasing running jobs",
+                    cfg->drain_seconds);
+            atomic_store(&w.stop, JOB_STOP_NOW);
         }
     }
     for (int i = 0; i < started; i++)
@@ -513,7 +520,7 @@ int worker_main(const eq_config *cfg, const worker_opts *opts)
     free(threads);
     worker_metrics_stop(metrics);
     mail_templates_cleanup(&w.templates);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    eq_daemon_end(&daemon);
     eq_info(NULL, "worker stopped");
     return rc;
 }

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/listen.h"
+
 #define EXPORT_SECONDS_BUCKETS 9
 static const double export_seconds_bounds[EXPORT_SECONDS_BUCKETS - 1] = {1, 5, 15, 30, 60, 300, 900, 3600};
 static const char *const outcome_names[WM_OUTCOMES] = {"succeeded", "failed", "cancelled", "lost", "released"};
@@ -181,27 +183,17 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 
 int worker_metrics_serve(const char *listen, worker_metrics_server **out, eq_err *err)
 {
-    struct sockaddr_in sa;
-    char host[64];
-    const char *colon = strrchr(listen, ':');
-    char *end;
-    long port;
+    struct sockaddr_storage sa;
+    socklen_t salen;
     worker_metrics_server *s;
 
     *out = NULL;
-    if (!colon || (size_t)(colon - listen) >= sizeof host)
-        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_METRICS_LISTEN: '%s' must be host:port", listen);
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
-    port = strtol(colon + 1, &end, 10);
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((unsigned short)port);
-    if (*end || port < 0 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_METRICS_LISTEN: '%s' must be IPv4-address:port", listen);
+    if (eq_listen_parse("EXPORTQ_METRICS_LISTEN", listen, &sa, &salen, err) < 0)
+        return -1;
     if (!(s = calloc(1, sizeof *s)))
         return eq_fail(err, EQ_ERR_NOMEM, "out of memory");
-    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, answer, NULL,
+    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                                (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL, answer, NULL,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, 16,
                             MHD_OPTION_CONNECTION_TIMEOUT, 10, MHD_OPTION_END);
     if (!s->d) {

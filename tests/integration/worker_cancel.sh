@@ -40,6 +40,11 @@ id2=$("$EXPORTQ_BIN" enqueue slow --param rows=2000000 --param pause=0.3)
 EXPORTQ_DRAIN_SECONDS=1 "$EXPORTQ_BIN" worker 2> "$t/worker2.log" &
 w=$!
 wait_for "[ \"\$(psql_q \"SELECT bytes > 0 FROM exportq.jobs WHERE id = $id2\")\" = t ]" 60 || fail "job $id2 did not start"
+# SIGHUP neither kills the worker nor stops the job (its default action would)
+kill -HUP $w
+wait_for "grep -q SIGHUP '$t/worker2.log'" 20 || fail "the worker did not take SIGHUP"
+kill -0 $w || fail "SIGHUP killed the worker"
+assert_eq running "$(psql_q "SELECT state FROM exportq.status($id2)")" "the job runs on after SIGHUP"
 kill -TERM $w
 wait_for "! kill -0 $w" 20 || fail "the worker did not exit after its drain grace"
 wait $w || fail "the worker exited non-zero after draining"

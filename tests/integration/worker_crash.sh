@@ -37,13 +37,14 @@ assert_eq running "$(psql_q "SELECT state FROM exportq.status($id)")" "the job s
 assert_eq 0 "$(s3proxy_runs "$EXPORTQ_S3_PREFIX")" "the killed run completed nothing"
 
 mport=$(free_port)
-EXPORTQ_METRICS_LISTEN=127.0.0.1:$mport "$EXPORTQ_BIN" worker 2> "$t/worker2.log" &
+# /metrics on IPv6 loopback: the one listen-address parser serve uses too
+EXPORTQ_METRICS_LISTEN="[::1]:$mport" "$EXPORTQ_BIN" worker 2> "$t/worker2.log" &
 w2=$!
 on_exit "kill -9 $w2 2>/dev/null"
 wait_for "[ \"\$(psql_q \"SELECT state FROM exportq.status($id)\")\" = succeeded ]" 120 \
   || { cat "$t/worker2.log" >&2; fail "job $id was not rescued and completed"; }
 wait_for "[ \"\$(psql_q \"SELECT mail_state FROM exportq.jobs WHERE id = $id\")\" = sent ]" 30 || fail "no mail after the rescue"
-curl -sSf "http://127.0.0.1:$mport/metrics" > "$t/metrics.txt" || fail "no /metrics from the worker"
+curl -gsSf "http://[::1]:$mport/metrics" > "$t/metrics.txt" || fail "no /metrics from the worker"
 grep -qx 'exportq_worker_rescued_total 1' "$t/metrics.txt" || fail "metrics: the rescue was not counted"
 grep -qx 'exportq_worker_exports_total{outcome="succeeded"} 1' "$t/metrics.txt" || fail "metrics: no success counted"
 grep -qx 'exportq_worker_mails_total{outcome="sent"} 1' "$t/metrics.txt" || fail "metrics: no mail counted"

@@ -9,12 +9,15 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "cli/cli.h"
 #include "common/clock.h"
 #include "common/disposition.h"
 #include "common/hex.h"
 #include "common/id.h"
+#include "common/listen.h"
 #include "export/export_kind.h"
 #include "export/object_key.h"
 #include "http/http_request.h"
@@ -253,6 +256,29 @@ static void test_owner_binding(void **state)
     free(out);
 }
 
+/* One listen-address parser for serve and the worker's /metrics. */
+static void test_listen_address(void **state)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    eq_err err;
+    (void)state;
+    assert_int_equal(eq_listen_parse("V", "127.0.0.1:9100", &ss, &len, &err), 0);
+    assert_int_equal(ss.ss_family, AF_INET);
+    assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 9100);
+    assert_int_equal(eq_listen_parse("V", "[::1]:9100", &ss, &len, &err), 0);
+    assert_int_equal(ss.ss_family, AF_INET6);
+    assert_int_equal(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), 9100);
+    assert_int_equal(eq_listen_parse("V", "0.0.0.0:0", &ss, &len, &err), 0);
+    static const char *const bad[] = {"", "9100", "127.0.0.1", "127.0.0.1:", "::1:9100", "[::1:9100",
+                                      "[]:9100", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:91a",
+                                      "127.0.0.1:123456", "no host.invalid:80"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(eq_listen_parse("EXPORTQ_METRICS_LISTEN", bad[i], &ss, &len, &err), -1);
+        assert_non_null(strstr(err.msg, "EXPORTQ_METRICS_LISTEN"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_hex),           cmocka_unit_test(test_clock),
         cmocka_unit_test(test_content_disposition), cmocka_unit_test(test_key_basename),
         cmocka_unit_test(test_kind_name),     cmocka_unit_test(test_owner_binding), cmocka_unit_test(test_param_name),
+        cmocka_unit_test(test_listen_address),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
