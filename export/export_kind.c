@@ -284,19 +284,10 @@ bool export_function_name_valid(const char *s)
     }
 }
 
-int export_build_copy_sql(PGconn *conn, const char *function_name, const char *params_json,
-                          bool header, char **sql_out, eq_err *err)
+int export_params_check(const char *params_json, eq_err *err)
 {
     json_error_t jerr;
-    json_t *check;
-    char *lit = NULL, *sql = NULL;
-    size_t n;
-    int rc = -1;
-
-    *sql_out = NULL;
-    if (!export_function_name_valid(function_name))
-        return eq_fail(err, EQ_ERR_INVALID, "export function name is not a quoted SQL name");
-    check = json_loads(params_json ? params_json : "", JSON_REJECT_DUPLICATES, &jerr);
+    json_t *check = json_loads(params_json ? params_json : "", JSON_REJECT_DUPLICATES, &jerr);
     if (!check)
         return eq_fail(err, EQ_ERR_INVALID, "parameters: invalid JSON: %s", jerr.text);
     if (!json_is_object(check)) {
@@ -304,6 +295,21 @@ int export_build_copy_sql(PGconn *conn, const char *function_name, const char *p
         return eq_fail(err, EQ_ERR_INVALID, "parameters must be a JSON object");
     }
     json_decref(check);
+    return 0;
+}
+
+int export_build_copy_sql(PGconn *conn, const char *function_name, const char *params_json,
+                          bool header, char **sql_out, eq_err *err)
+{
+    char *lit = NULL, *sql = NULL;
+    size_t n;
+    int rc = -1;
+
+    *sql_out = NULL;
+    if (!export_function_name_valid(function_name))
+        return eq_fail(err, EQ_ERR_INVALID, "export function name is not a quoted SQL name");
+    if (export_params_check(params_json, err) < 0)
+        return -1;
 
     lit = PQescapeLiteral(conn, params_json, strlen(params_json));
     if (!lit)

@@ -87,6 +87,10 @@ int export_kind_filename(const export_kind *k, char *out, size_t outsz, eq_err *
  * the parameters are left as they are. `params` must be a JSON object. */
 int export_params_bind_owner(json_t *params, const char *owner, eq_err *err) EQ_MUST;
 
+/* The parameters rule: params_json is JSON text of one object, without
+ * duplicate keys. Returns 0, or -1 (EQ_ERR_INVALID) saying what is wrong. */
+int export_params_check(const char *params_json, eq_err *err) EQ_MUST;
+
 /* Builds the parameter object for the function: `params_json` (a JSON object
  * text; NULL means {}) with the owner bound (export_params_bind_owner).
  * *out is malloc'ed compact JSON with sorted keys (caller frees). */

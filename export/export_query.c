@@ -23,20 +23,6 @@ void export_columns_cleanup(export_columns *c)
     memset(c, 0, sizeof *c);
 }
 
-static int params_object(const char *params_json, eq_err *err)
-{
-    json_error_t jerr;
-    json_t *check = json_loads(params_json ? params_json : "", JSON_REJECT_DUPLICATES, &jerr);
-    if (!check)
-        return eq_fail(err, EQ_ERR_INVALID, "parameters: invalid JSON: %s", jerr.text);
-    if (!json_is_object(check)) {
-        json_decref(check);
-        return eq_fail(err, EQ_ERR_INVALID, "parameters must be a JSON object");
-    }
-    json_decref(check);
-    return 0;
-}
-
 /* Resolves each column's type (domains to their base) into base[] and cols->types. */
 static int column_types(PGconn *conn, const PGresult *desc, export_columns *cols, unsigned *base, eq_err *err)
 {
@@ -185,7 +171,7 @@ int export_query_build(PGconn *conn, export_format f, const char *function_name,
     memset(cols, 0, sizeof *cols);
     if (!export_function_name_valid(function_name))
         return eq_fail(err, EQ_ERR_INVALID, "export function name is not a quoted SQL name");
-    if (params_object(params_json, err) < 0)
+    if (export_params_check(params_json, err) < 0)
         return -1;
     lit = PQescapeLiteral(conn, params_json, strlen(params_json));
     if (!lit)
