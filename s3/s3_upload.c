@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "common/clock.h"
+#include "common/hex.h"
 #include "common/log.h"
 #include "s3/s3_request.h"
 #include "s3/s3_xml.h"
@@ -359,21 +360,12 @@ static int seal(s3_upload *up, part *p, eq_err *err)
 {
     unsigned char md[32];
     unsigned int n = 0;
-    static const char hex[] = "0123456789abcdef";
     if (!EVP_DigestFinal_ex(p->sha, md, &n) || n != 32)
         return eq_fail(err, EQ_ERR_NOMEM, "s3 upload: SHA-256 of part %u failed", p->number);
-    for (unsigned i = 0; i < 32; i++) {
-        p->sha_hex[2 * i] = hex[md[i] >> 4];
-        p->sha_hex[2 * i + 1] = hex[md[i] & 15];
-    }
-    p->sha_hex[64] = '\0';
+    eq_hex_encode(md, 32, p->sha_hex);
     if (!EVP_DigestFinal_ex(p->md5, md, &n) || n != 16)
         return eq_fail(err, EQ_ERR_NOMEM, "s3 upload: MD5 of part %u failed", p->number);
-    for (unsigned i = 0; i < 16; i++) {
-        p->md5_hex[2 * i] = hex[md[i] >> 4];
-        p->md5_hex[2 * i + 1] = hex[md[i] & 15];
-    }
-    p->md5_hex[32] = '\0';
+    eq_hex_encode(md, 16, p->md5_hex);
     EVP_EncodeBlock((unsigned char *)p->md5_b64, md, 16);
     p->state = PART_READY;
     if (up->filling == p)
@@ -650,8 +642,9 @@ static int multipart_etag(const s3_upload *up, unsigned parts, char *out, size_t
     }
     if (!EVP_DigestFinal_ex(c, md, &mdlen))
         goto out;
-    for (unsigned i = 0; i < mdlen && 2 * i + 2 < outsz; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    if (2 * (size_t)mdlen + 1 > outsz)
+        goto out;
+    eq_hex_encode(md, mdlen, out);
     snprintf(out + 2 * mdlen, outsz - 2 * mdlen, "-%u", parts);
     rc = 0;
 out:

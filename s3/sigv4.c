@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hex.h"
 #include "s3/s3_uri.h"
 
 #define SIGV4_MAX_TEXT (64 * 1024) /* one encoded name, value or header */
@@ -17,16 +18,6 @@ typedef struct enc_pair {
     eq_buf name;
     eq_buf value;
 } enc_pair;
-
-static void hex_of(const uint8_t *p, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[p[i] >> 4];
-        out[2 * i + 1] = hex[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
 
 void sigv4_format_date(time_t t, char out[17])
 {
@@ -42,7 +33,7 @@ int sigv4_sha256_hex(const void *p, size_t n, char hex[65])
     hex[0] = '\0';
     if (!EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
         return -1;
-    hex_of(md, 32, hex);
+    eq_hex_encode(md, 32, hex);
     return 0;
 }
 
@@ -246,7 +237,7 @@ static int sign_canonical(const sigv4_request *r, const sigv4_creds *creds, cons
         eq_fail(err, EQ_ERR_NOMEM, "sigv4: HMAC-SHA256 failed");
         goto fail;
     }
-    hex_of(mac, 32, sig);
+    eq_hex_encode(mac, 32, sig);
     rc = 0;
 fail:
     OPENSSL_cleanse(key, sizeof key);
