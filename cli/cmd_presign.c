@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "export/object_key.h"
 #include "s3/s3_client.h"
+#include "s3/s3_presign.h"
 
 static void usage(FILE *out)
 {

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "export/object_key.h"
 #include "mail/mail_message.h"
+#include "s3/s3_presign.h"
 
 /* The job as the API shows it: queue_status_json() plus download_url (a
  * freshly presigned link) once succeeded and not yet past retention. */

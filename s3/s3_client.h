@@ -1,6 +1,6 @@
 /* s3_client.h - the S3 client: credentials, endpoint, addressing, and the
  * synchronous operations (PutObject, GetObject, HeadObject, DeleteObject,
- * AbortMultipartUpload, ListMultipartUploads) plus presigned GET links.
+ * AbortMultipartUpload, ListMultipartUploads); presigned links are s3_presign.h's.
  *
  * Every request is signed with SigV4 (s3/sigv4.h) by this code, never by
  * libcurl's CURLOPT_AWS_SIGV4. Retryable failures (timeouts, connection errors,
@@ -77,23 +77,5 @@ int s3_abort_upload(s3_client *c, const char *key, const char *upload_id, eq_err
  * in-progress upload; follows pagination. */
 typedef void (*s3_upload_cb)(void *ud, const char *key, const char *upload_id);
 int s3_list_uploads(s3_client *c, const char *prefix, s3_upload_cb cb, void *ud, eq_err *err) EQ_MUST;
-
-/* A presigned GET URL for `key`, valid for `expires` seconds (1..604800).
- * When `filename` is not NULL the link carries response-content-disposition
- * "attachment; filename=\"<ASCII fallback>\"; filename*=UTF-8''<RFC 5987>" so
- * the browser saves a friendly name. *url_out is malloc'ed; the caller frees
- * it. The URL is a bearer secret: never log it (eq_redact_url). */
-int s3_presign_get(s3_client *c, const char *key, long expires, const char *filename,
-                   char **url_out, eq_err *err) EQ_MUST;
-
-/* The same, and *expires_at (may be NULL) says when the link really stops
- * working: a link signed with temporary credentials cannot outlive them, so
- * `expires` is cut to their remaining lifetime. */
-int s3_presign_link(s3_client *c, const char *key, long expires, const char *filename, char **url_out,
-                    time_t *expires_at, eq_err *err) EQ_MUST;
-
-/* min(want, seconds the current credentials have left), at least 1: how long
- * a link signed now can live. */
-long s3_client_link_ttl(s3_client *c, long want);
 
 #endif

@@ -16,6 +16,7 @@
 #include "export/export_kind.h"
 #include "export/object_key.h"
 #include "queue/queue_object.h"
+#include "s3/s3_presign.h"
 #include "s3/s3_upload.h"
 #include "worker/worker_metrics.h"
 

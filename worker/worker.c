@@ -24,6 +24,7 @@
 #include "export/export_format.h"
 #include "export/object_key.h"
 #include "s3/s3_client.h"
+#include "s3/s3_presign.h"
 #include "worker/worker_metrics.h"
 
 #define EXPIRE_LEASE_SECONDS 60

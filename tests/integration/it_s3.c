@@ -19,6 +19,7 @@
 
 #include "common/config.h"
 #include "s3/s3_client.h"
+#include "s3/s3_presign.h"
 #include "s3/s3_upload.h"
 
 #define MiB (1024 * 1024)
