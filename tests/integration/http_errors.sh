@@ -115,6 +115,11 @@ case_ 429 too_many_owner_streams "a second stream of the same owner over its cap
 kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null || true
 serve_stop
 
+# a recipient outside EXPORTQ_MAIL_ALLOWED_DOMAINS
+serve_start EXPORTQ_RATE_LIMIT=100000 EXPORTQ_MAIL_ALLOWED_DOMAINS=allowed.example
+case_ 422 email_not_allowed "a recipient outside the allowed domains" POST /v1/exports "$TU" -d '{"kind":"user_activity","email":"x@elsewhere.example"}'
+serve_stop
+
 # the rate limit: 2 requests a minute per token
 serve_start EXPORTQ_RATE_LIMIT=2
 for i in 1 2 3 4; do req GET /v1/exports "$TU"; [ "$STATUS" = 429 ] && break; done
