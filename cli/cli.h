@@ -39,5 +39,6 @@ int cmd_cancel(int argc, char **argv);
 int cmd_stream(int argc, char **argv);
 int cmd_presign(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_webhooks(int argc, char **argv);
 
 #endif

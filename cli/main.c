@@ -21,6 +21,7 @@ static const command commands[] = {
     {"stream", cmd_stream, "stream an export to a file or stdout: KIND [--param NAME=VALUE]... [-o FILE]"},
     {"presign", cmd_presign, "print a presigned download URL: KEY [--expires SECONDS]"},
     {"token", cmd_token, "API tokens: create --owner ID | list | revoke ID"},
+    {"webhooks", cmd_webhooks, "webhook deliveries: list [--failed] [--limit N] [--json]"},
 };
 
 static void usage(FILE *out)

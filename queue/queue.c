@@ -256,20 +256,14 @@ int queue_set_warning(PGconn *conn, const queue_job *job, const char *warning, e
 /* The columns of a status row; position, percent and eta_seconds come from
  * exportq.progress(), which reads the position snapshot once per call and the
  * queue's speed once per kind (see schema/004_position.sql). */
-#define STATUS_COLUMNS                                                                          \
-    "j.id, j.kind, j.owner, j.state, p.position, j.rows, j.bytes, j.attempts, "                 \
-    "j.last_error, " QUEUE_EPOCH("j.created_at") ", " QUEUE_EPOCH("j.started_at") ", "          \
-    QUEUE_EPOCH("j.finished_at") ", " QUEUE_EPOCH("j.expires_at") ", " QUEUE_EPOCH("j.run_at") \
-    ", " QUEUE_EPOCH("j.link_expires_at") ", j.email, j.upload_id, j.object_key, k.filename, "  \
-    "j.mail_state, j.mail_kind, j.format, j.warning, j.rows_estimate, p.percent, p.eta_seconds "          \
-    "FROM exportq.jobs j LEFT JOIN exportq.kinds k ON k.name = j.kind "
+#define STATUS_COLUMNS QUEUE_STATUS_SELECT "FROM exportq.jobs j LEFT JOIN exportq.kinds k ON k.name = j.kind "
 
 static long long ll_or_null(const PGresult *res, int i, int col)
 {
     return PQgetisnull(res, i, col) ? -1 : queue_pg_ll(res, i, col);
 }
 
-static int status_from(const PGresult *res, int i, queue_status_row *s, eq_err *err)
+int queue_status_from(const PGresult *res, int i, queue_status_row *s, eq_err *err)
 {
     memset(s, 0, sizeof *s);
     s->id = queue_pg_ll(res, i, 0);
@@ -316,7 +310,7 @@ int queue_status(PGconn *conn, long long id, queue_status_row *row, eq_err *err)
         PQclear(res);
         return eq_fail(err, EQ_ERR_NOT_FOUND, "no job %lld", id);
     }
-    if (status_from(res, 0, row, err) < 0) {
+    if (queue_status_from(res, 0, row, err) < 0) {
         PQclear(res);
         return -1;
     }
@@ -370,7 +364,7 @@ int queue_list(PGconn *conn, const char *owner, int limit, long long before_id,
         return -1;
     got = PQntuples(res);
     for (int i = 0; i < got && i < limit; i++)
-        if (status_from(res, i, &rows[i], err) < 0) {
+        if (queue_status_from(res, i, &rows[i], err) < 0) {
             PQclear(res);
             return -1;
         }

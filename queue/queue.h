@@ -249,6 +249,61 @@ int queue_mail_fail(PGconn *conn, long long job_id, const char *message, int max
  * mail Message-IDs: into out (size >= 33). */
 int queue_installation_id(PGconn *conn, char *out, size_t size, eq_err *err) EQ_MUST;
 
+/* ---- webhook events ---------------------------------------------------- */
+/* One row of exportq.webhooks per event, written by a trigger in the same
+ * transaction as the job's change to succeeded, failed, cancelled or expired
+ * (schema/007), so no event is lost whoever changes the state. */
+
+#define QUEUE_EVENT_ID_MAX 48   /* "evt_" + 32 hex digits + NUL fits */
+#define QUEUE_EVENT_TYPE_MAX 24 /* "export.succeeded" ... + NUL */
+
+typedef struct queue_webhook {
+    char id[QUEUE_EVENT_ID_MAX];     /* stable across attempts */
+    char type[QUEUE_EVENT_TYPE_MAX]; /* export.succeeded, export.failed, export.cancelled, export.expired */
+    char *url;                       /* heap: the kind's webhook_url at the event; NULL = EXPORTQ_WEBHOOK_URL */
+    long long created_at;            /* the event's time (epoch seconds) */
+    int attempt;                     /* 1-based number of this attempt (the fence of queue_webhook_settle) */
+    queue_status_row job;            /* the job as it was at the event (position NULL; percent and
+                                        eta_seconds as exportq.progress() gives them for its state) */
+    char job_state_now[QUEUE_STATE_MAX]; /* the job's state at the claim ("" = job gone) */
+} queue_webhook;
+
+/* Claims one due event (SKIP LOCKED) and leases it for lease_seconds (longer
+ * than one attempt can take: nobody else sends it meanwhile). Without a
+ * global URL (have_global_url false), due events that have no URL of their
+ * own are marked skipped. *got = false when none is due. Call
+ * queue_webhook_cleanup() after a claim. */
+int queue_webhook_claim(PGconn *conn, int lease_seconds, bool have_global_url, queue_webhook *w, bool *got,
+                        eq_err *err) EQ_MUST;
+void queue_webhook_cleanup(queue_webhook *w);
+
+/* Records the outcome of attempt w->attempt: delivered; or retried with
+ * backoff and jitter (the first retry within 15 s, growing to 1 h steps) until
+ * 24 h after the event, then failed; final: failed now (refused before any
+ * connection). status <= 0: no HTTP status. error: no secrets (cut to 1000
+ * bytes). *state (size >= QUEUE_STATE_MAX): delivered, pending, failed, or
+ * lost (another attempt holds the event, or it was settled meanwhile: nothing
+ * recorded) or gone (deleted with its job). */
+int queue_webhook_settle(PGconn *conn, const queue_webhook *w, bool delivered, int status, const char *error,
+                         bool final, char *state, eq_err *err) EQ_MUST;
+
+typedef struct queue_webhook_row {
+    char id[QUEUE_EVENT_ID_MAX];
+    char type[QUEUE_EVENT_TYPE_MAX];
+    char state[QUEUE_STATE_MAX];     /* pending delivered failed skipped */
+    long long job_id;
+    int attempts;
+    int last_status;                 /* 0 = none */
+    char last_error[QUEUE_ERROR_MAX];/* "" = none */
+    long long created_at, next_at, delivered_at; /* 0 = none */
+    char url[2049];                  /* "" = EXPORTQ_WEBHOOK_URL */
+} queue_webhook_row;
+
+/* Calls cb for the newest `limit` events (1..1000), newest first; only
+ * failed ones when failed_only. */
+int queue_webhook_list(PGconn *conn, bool failed_only, int limit, void (*cb)(const queue_webhook_row *r, void *ud),
+                       void *ud, eq_err *err) EQ_MUST;
+
 /* ---- retention --------------------------------------------------------- */
 
 typedef struct queue_expired {

@@ -12,6 +12,22 @@
 /* SQL for "timestamp column as Unix seconds" (NULL stays NULL). */
 #define QUEUE_EPOCH(col) "floor(extract(epoch FROM " col "))::bigint"
 
+/* The columns of a status row, read by queue_status_from() (26 columns, from
+ * column 0): the job j, its kind k (filename), and p (position, percent,
+ * eta_seconds: exportq.progress(), which reads the position snapshot once per
+ * call and the queue's speed once per kind; see schema/004_position.sql). */
+#define QUEUE_STATUS_SELECT                                                                     \
+    "j.id, j.kind, j.owner, j.state, p.position, j.rows, j.bytes, j.attempts, "                 \
+    "j.last_error, " QUEUE_EPOCH("j.created_at") ", " QUEUE_EPOCH("j.started_at") ", "          \
+    QUEUE_EPOCH("j.finished_at") ", " QUEUE_EPOCH("j.expires_at") ", " QUEUE_EPOCH("j.run_at") \
+    ", " QUEUE_EPOCH("j.link_expires_at") ", j.email, j.upload_id, j.object_key, k.filename, "  \
+    "j.mail_state, j.mail_kind, j.format, j.warning, j.rows_estimate, p.percent, p.eta_seconds "
+#define QUEUE_STATUS_NCOLS 26
+
+/* Fills s from row i of a result whose first columns are QUEUE_STATUS_SELECT.
+ * A value that does not fit is refused (EQ_ERR_LIMIT), never cut. */
+int queue_status_from(const PGresult *res, int i, queue_status_row *s, eq_err *err) EQ_MUST;
+
 /* Like eq_pg_exec(), but input the database rejected (SQLSTATE class 22, e.g.
  * 22023 from exportq.reject, 22P02 bad JSON) becomes EQ_ERR_INVALID with the
  * database's own message, without prefixes. */

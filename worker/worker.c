@@ -26,6 +26,7 @@
 #include "s3/s3_client.h"
 #include "s3/s3_presign.h"
 #include "worker/worker_metrics.h"
+#include "worker/worker_webhook.h"
 
 #define EXPIRE_LEASE_SECONDS 60
 #define RETENTION_EVERY_MS 60000
@@ -346,6 +347,16 @@ static void retention_pass(worker_thread *t)
         eq_info(t->logctx, "purged %d old job rows", n);
 }
 
+/* Webhook deliveries, on a thread and connection of their own. */
+static void *webhook_thread(void *arg)
+{
+    worker_thread *t = arg;
+    worker_webhooks ww = {t->w->cfg, &t->w->stop, &t->w->threads_alive, t->w->opts.drain};
+    worker_webhooks_run(&ww);
+    atomic_fetch_sub(&t->w->threads_alive, 1);
+    return NULL;
+}
+
 static void *housekeeper_thread(void *arg)
 {
     worker_thread *t = arg;
@@ -436,7 +447,7 @@ int worker_main(const eq_config *cfg, const worker_opts *opts)
         }
     }
 
-    threads = calloc((size_t)n + 1, sizeof *threads);
+    threads = calloc((size_t)n + 2, sizeof *threads); /* job threads, housekeeper, webhooks */
     if (!threads) {
         eq_error(NULL, "out of memory");
         mail_templates_cleanup(&w.templates);
@@ -467,22 +478,26 @@ int worker_main(const eq_config *cfg, const worker_opts *opts)
         eq_info(NULL, "metrics on http://%s/metrics", cfg->metrics_listen);
     }
     atomic_store(&w.jobs_running, n);
-    atomic_store(&w.threads_alive, n + 1);
-    for (int i = 0; i <= n; i++) {
+    atomic_store(&w.threads_alive, n + 2);
+    for (int i = 0; i <= n + 1; i++) {
         worker_thread *t = &threads[i];
         t->w = &w;
         t->index = i < n ? i : -1;
         if (i < n) {
             snprintf(t->id, sizeof t->id, "%s:%d:%d", w.host, (int)getpid(), i);
             snprintf(t->logctx, sizeof t->logctx, "thread=%d", i);
-        } else {
+        } else if (i == n) {
             snprintf(t->id, sizeof t->id, "%s:%d:hk", w.host, (int)getpid());
             snprintf(t->logctx, sizeof t->logctx, "thread=housekeeper");
+        } else {
+            t->index = -2;
+            snprintf(t->id, sizeof t->id, "%s:%d:wh", w.host, (int)getpid());
+            snprintf(t->logctx, sizeof t->logctx, "thread=webhooks");
         }
-        if (pthread_create(&t->tid, NULL, i < n ? job_thread : housekeeper_thread, t) != 0) {
+        if (pthread_create(&t->tid, NULL, i < n ? job_thread : i == n ? housekeeper_thread : webhook_thread, t) != 0) {
             eq_error(NULL, "cannot start thread %d", i);
             atomic_store(&w.stop, JOB_STOP_NOW);
-            atomic_fetch_sub(&w.threads_alive, n + 1 - i);
+            atomic_fetch_sub(&w.threads_alive, n + 2 - i);
             atomic_fetch_sub(&w.jobs_running, i < n ? n - i : 0);
             rc = 1;
             break;
