@@ -36,3 +36,37 @@ BEGIN
     END IF;
     RETURN 'gone'; -- deleted with its job
 END $$;
+
+-- A kind's webhook_url naming a link-local or cloud metadata address as an IP
+-- literal is refused when the kind is defined (any version of define_kind,
+-- or a direct write), before any event exists. The worker checks every
+-- address again at delivery (names, other spellings of an address), so this
+-- is the early, clear refusal, not the only one.
+CREATE FUNCTION exportq.kinds_webhook_check() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    url text := NEW.options->>'webhook_url';
+    host text;
+    addr inet;
+BEGIN
+    IF url IS NULL THEN
+        RETURN NEW;
+    END IF;
+    host := substring(url FROM '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(\[[^]]*\]|[^:/?#]*)');
+    host := btrim(coalesce(host, ''), '[]');
+    BEGIN
+        addr := host::inet;
+    EXCEPTION WHEN others THEN
+        RETURN NEW; -- a name: resolved and checked at delivery
+    END;
+    IF addr << inet '169.254.0.0/16' OR addr << inet '100.64.0.0/10' OR addr << inet '0.0.0.0/8'
+       OR addr << inet 'fe80::/10' OR addr << inet 'fd00:ec2::/32' OR addr << inet '::ffff:169.254.0.0/112'
+       OR addr = inet '::' THEN
+        PERFORM exportq.reject(format('option webhook_url must not name a link-local or metadata address (%s)',
+                                      left(host, 60)));
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER kinds_webhook_check BEFORE INSERT OR UPDATE OF options ON exportq.kinds
+    FOR EACH ROW EXECUTE FUNCTION exportq.kinds_webhook_check();

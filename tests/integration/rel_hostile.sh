@@ -172,6 +172,16 @@ row cli 1 "257-byte owner (enqueue)"     enqueue user_activity --owner "$long_ow
 row cli 1 "email outside the allowed domains" enqueue user_activity --email x@evil.example
 printf 'EXPORTQ_SMTP_TLS=optional\nEXPORTQ_SMTP_URL=smtp://u:p@127.0.0.1:25\n' >"$T/tls.conf"
 row cli 1 "SMTP_TLS optional with credentials" --config "$T/tls.conf" status 1
+# webhooks: settings refused at start-up, the listing's arguments
+printf 'EXPORTQ_WEBHOOK_URL=http://127.0.0.1:9/h\n' >"$T/wh1.conf"
+row cli 1 "webhook URL without a secret" --config "$T/wh1.conf" status 1
+printf 'EXPORTQ_WEBHOOK_URL=file:///etc/passwd\nEXPORTQ_WEBHOOK_SECRET=0123456789abcdef0123\n' >"$T/wh2.conf"
+row cli 1 "webhook URL not http(s)"      --config "$T/wh2.conf" status 1
+printf 'EXPORTQ_WEBHOOK_URL=http://127.0.0.1:9/h\nEXPORTQ_WEBHOOK_SECRET=short\n' >"$T/wh3.conf"
+row cli 1 "webhook secret too short"     --config "$T/wh3.conf" status 1
+row cli 2 "SQL as the webhooks limit"    webhooks list --limit "1; DROP TABLE exportq.webhooks"
+row cli 2 "webhooks limit out of range"  webhooks list --limit 100000
+row cli 2 "webhooks: unknown subcommand" webhooks retry-all
 # SQL API
 row sql 22023 "CRLF in a kind's file name"  "SELECT exportq.define_kind('k_crlf', 'app.export_user_activity', E'a\\r\\nb.csv')"
 row sql 22023 "../ in a kind's file name"   "SELECT exportq.define_kind('k_dots', 'app.export_user_activity', '../../x.csv')"
@@ -184,6 +194,16 @@ row sql 22023 "257-byte owner"              "SELECT exportq.enqueue('user_activi
 row sql 22023 "257-byte owner (token row)"  "INSERT INTO exportq.tokens (owner, token_hash) VALUES ('$long_owner', repeat('a', 64))"
 row sql 22023 "257-byte dedupe key"         "SELECT exportq.enqueue('user_activity', '{}', NULL, 'u', 0, '$long_owner')"
 row sql 22023 "206-byte kind file name"     "SELECT exportq.define_kind('k_long', 'app.export_user_activity', '$(printf '\xc3\xa9%.0s' $(seq 1 101)).csv')"
+# a kind's webhook_url (SSRF): schemes, header injection, link-local and metadata IP literals
+row sql 22023 "webhook_url file://"         "SELECT exportq.define_kind('k_wh1', 'app.export_user_activity', NULL, '{\"webhook_url\": \"file:///etc/passwd\"}')"
+row sql 22023 "webhook_url gopher://"       "SELECT exportq.define_kind('k_wh2', 'app.export_user_activity', NULL, '{\"webhook_url\": \"gopher://127.0.0.1:6379/_FLUSHALL\"}')"
+row sql 22023 "CRLF in a webhook_url"       "SELECT exportq.define_kind('k_wh3', 'app.export_user_activity', NULL, '{\"webhook_url\": \"https://a.example/x\\r\\nX-Injected: 1\"}')"
+row sql 22023 "webhook_url at 169.254.169.254" "SELECT exportq.define_kind('k_wh4', 'app.export_user_activity', NULL, '{\"webhook_url\": \"http://169.254.169.254/latest/meta-data/\"}')"
+row sql 22023 "webhook_url at the ECS credentials address" "SELECT exportq.define_kind('k_wh5', 'app.export_user_activity', NULL, '{\"webhook_url\": \"http://169.254.170.2/v2/credentials\"}')"
+row sql 22023 "webhook_url at fd00:ec2::254" "SELECT exportq.define_kind('k_wh6', 'app.export_user_activity', NULL, '{\"webhook_url\": \"http://[fd00:ec2::254]/latest/\"}')"
+row sql 22023 "webhook_url, metadata as ::ffff:" "SELECT exportq.define_kind('k_wh7', 'app.export_user_activity', NULL, '{\"webhook_url\": \"http://[::ffff:169.254.169.254]/\"}')"
+row sql 22023 "webhook_url with user info before the metadata address" "SELECT exportq.define_kind('k_wh8', 'app.export_user_activity', NULL, '{\"webhook_url\": \"http://hooks.example.com@169.254.169.254/\"}')"
+row sql 22023 "webhook_url set by a direct UPDATE" "UPDATE exportq.kinds SET options = options || '{\"webhook_url\": \"http://169.254.169.254/\"}' WHERE name = 'user_activity'"
 row sql 22023 "email outside the allowed domains" "SET exportq.mail_allowed_domains = 'allowed.example'; SELECT exportq.enqueue('user_activity', '{}', 'x@evil.example', 'u')"
 if grep -q '^2026-01-01T00:00:00.000Z' "$SERVE_LOG"; then fail "a forged line is in serve's log"; fi
 ok "$n hostile cases: each refused with its status/exit code, database row counts unchanged ($counts)"

@@ -9,9 +9,11 @@
 #     delivered (webhooks list shows 2 attempts);
 #  3. a receiver that holds its answer, and one that is dead: exports and
 #     mails go on meanwhile; the dead one's event is retried;
-#  4. a kind's webhook_url: delivered when its host is allowed; refused before
-#     any connection at the metadata address, on loopback named by a wildcard,
-#     on a host not allowed (a listener on that address sees nothing);
+#  4. a kind's webhook_url: delivered when its host is allowed; refused at
+#     define_kind when it names a metadata/link-local IP literal; refused
+#     before any connection at delivery for the metadata address in another
+#     spelling, loopback named by a wildcard, a host not allowed, a private
+#     range (a listener on the refused loopback address sees nothing);
 #     `webhooks list --failed` shows them; no secret: refused, named;
 #  5. two workers, a slow receiver: every event sent exactly once.
 . "$EXPORTQ_SOURCE_DIR/tests/harness/lib.sh"
@@ -199,17 +201,23 @@ recv_start r5                      # would see a refused loopback URL if anythin
 loop_url="$RECV_URL/never"
 recv_start r6
 export EXPORTQ_WEBHOOK_URL="$RECV_URL/op"
-export EXPORTQ_WEBHOOK_ALLOWED_HOSTS="localhost, *.0.0.1, 169.254.169.254"
+export EXPORTQ_WEBHOOK_ALLOWED_HOSTS="localhost, *.0.0.1, 169.254.169.254, 2852039166"
 psql -XAtq -v ON_ERROR_STOP=1 >/dev/null <<SQL || fail "kinds"
 SELECT exportq.define_kind('wh_kind', 'app.wh', NULL, '{"webhook_url": "$kind_ok_url"}');
-SELECT exportq.define_kind('wh_meta', 'app.wh', NULL, '{"webhook_url": "http://169.254.169.254/latest/meta-data/iam/"}');
-SELECT exportq.define_kind('wh_meta6', 'app.wh', NULL, '{"webhook_url": "http://[fd00:ec2::254]/latest/"}');
+SELECT exportq.define_kind('wh_meta', 'app.wh', NULL, '{"webhook_url": "http://2852039166/latest/meta-data/iam/"}');
 SELECT exportq.define_kind('wh_loop', 'app.wh', NULL, '{"webhook_url": "$loop_url"}');
 SELECT exportq.define_kind('wh_other', 'app.wh', NULL, '{"webhook_url": "https://hooks.evil.example/x"}');
 SELECT exportq.define_kind('wh_private', 'app.wh', NULL, '{"webhook_url": "http://10.0.0.1:8080/x"}');
 SQL
+# the metadata address written as an IP literal is refused when the kind is defined
+for u in "http://169.254.169.254/latest/meta-data/" "http://[fd00:ec2::254]/latest/" "http://[::ffff:a9fe:a9fe]/" \
+         "https://x@169.254.170.2:443/v2/credentials" "http://[fe80::1]/"; do
+  err=$(psql -XAtq -v ON_ERROR_STOP=1 -c "SELECT exportq.define_kind('wh_bad', 'app.wh', NULL, '{\"webhook_url\": \"$u\"}')" 2>&1) \
+    && fail "define_kind accepted webhook_url $u"
+  assert_contains "$err" "link-local or metadata address" "define_kind refuses $u"
+done
 declare -A kid
-for k in wh_kind wh_meta wh_meta6 wh_loop wh_other wh_private; do
+for k in wh_kind wh_meta wh_loop wh_other wh_private; do
   kid[$k]=$(psql_q "SELECT exportq.enqueue('$k', '{}', NULL, 'whu5')")
 done
 "$EXPORTQ_BIN" worker --drain 2>"$t/w7.log" || fail "worker: $(tail -5 "$t/w7.log")"
@@ -220,7 +228,7 @@ assert_eq "" "$(recv_for_job r6 "${kid[wh_kind]}")" "a kind's URL replaces the o
 assert_eq 0 "$(recv_count r5)" "nothing connected to the refused loopback URL"
 "$EXPORTQ_BIN" webhooks list --failed --json >"$t/failed.json" || fail "webhooks list --failed"
 "$EXPORTQ_BIN" webhooks list --failed >"$t/failed.txt" || fail "webhooks list --failed (table)"
-for k in wh_meta wh_meta6 wh_loop wh_other wh_private; do
+for k in wh_meta wh_loop wh_other wh_private; do
   jq -e --argjson j "${kid[$k]}" '.[] | select(.job_id == $j) | .state == "failed" and .attempts == 1
     and .last_status == null and (.last_error | test("refused"))' "$t/failed.json" >/dev/null \
     || fail "$k: refused before any connection, listed as failed: $(cat "$t/failed.json")"
@@ -232,7 +240,7 @@ assert_contains "$(event_of "${kid[wh_other]}" last_error)" "EXPORTQ_WEBHOOK_ALL
 if jq -e --argjson j "${kid[wh_kind]}" '.[] | select(.job_id == $j)' "$t/failed.json" >/dev/null; then
   fail "the allowed kind URL is listed as failed"
 fi
-ok "kind URLs: allowed one delivered; metadata (v4, v6), wildcard loopback, other host, private range refused before any connection; webhooks list --failed shows them"
+ok "kind URLs: allowed one delivered; metadata (refused at define_kind as a literal, at delivery as 2852039166), wildcard loopback, other host, private range refused before any connection; webhooks list --failed shows them"
 
 # no secret: the kind's event is refused, saying why; no global URL: skipped
 unset EXPORTQ_WEBHOOK_URL EXPORTQ_WEBHOOK_SECRET
