@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/link.h"
 #include "common/listen.h"
 #include "common/log.h"
 
@@ -85,6 +86,14 @@ static const setting settings[] = {
      "PEM CA bundle trusted for STARTTLS besides the system's"},
     {"EXPORTQ_LINK_TTL", T_LONG, OFF(link_ttl), "86400", 1, 604800, NULL,
      "presigned link lifetime, seconds"},
+    {"EXPORTQ_PUBLIC_URL", T_STR, OFF(public_url), NULL, 0, 0, NULL,
+     "absolute http(s) URL where users reach exportq serve; with EXPORTQ_LINK_SECRET, links point there"},
+    {"EXPORTQ_LINK_SECRET", T_SECRET, OFF(link_secret), NULL, 0, 0, NULL,
+     "at least 32 bytes; signs the stable links (serve and worker need the same value)"},
+    {"EXPORTQ_PRESIGN_TTL", T_LONG, OFF(presign_ttl), "300", 1, 604800, NULL,
+     "life of the presigned URL a stable link redirects to, seconds"},
+    {"EXPORTQ_STREAM_MAX_ROWS", T_LONG, OFF(stream_max_rows), "1000000", 0, 1000000000000, NULL,
+     "with Prefer: respond-async, a stream estimated above this many rows becomes a job; 0 = never"},
     {"EXPORTQ_PART_SIZE", T_LONG, OFF(part_size), "8388608", 5 * MiB, 512 * MiB, NULL,
      "first multipart part size, bytes"},
     {"EXPORTQ_UPLOAD_CONCURRENCY", T_INT, OFF(upload_concurrency), "4", 1, 64, NULL,
@@ -443,6 +452,26 @@ int eq_config_load(eq_config *cfg, const char *file, eq_err *err)
     }
     if (cfg->webhook_secret && strlen(cfg->webhook_secret) < 16) {
         eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_WEBHOOK_SECRET: at least 16 characters");
+        goto fail;
+    }
+    if (cfg->public_url) {
+        char why[96];
+        size_t n = strlen(cfg->public_url);
+        while (n > 8 && cfg->public_url[n - 1] == '/')
+            cfg->public_url[--n] = '\0';
+        if (link_public_url_check(cfg->public_url, why, sizeof why) < 0) {
+            eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_PUBLIC_URL: %s", why);
+            goto fail;
+        }
+    }
+    if (cfg->link_secret && strlen(cfg->link_secret) < LINK_SECRET_MIN) {
+        eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_LINK_SECRET: at least %d bytes", LINK_SECRET_MIN);
+        goto fail;
+    }
+    if (!cfg->public_url != !cfg->link_secret) {
+        eq_fail(err, EQ_ERR_CONFIG, "%s is required with %s (stable links need both)",
+                cfg->public_url ? "EXPORTQ_LINK_SECRET" : "EXPORTQ_PUBLIC_URL",
+                cfg->public_url ? "EXPORTQ_PUBLIC_URL" : "EXPORTQ_LINK_SECRET");
         goto fail;
     }
     if (!cfg->source_database_url && cfg->database_url &&

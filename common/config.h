@@ -46,6 +46,10 @@ typedef struct eq_config {
     int smtp_tls;              /* EXPORTQ_SMTP_TLS: eq_smtp_tls */
     char *smtp_ca_file;        /* EXPORTQ_SMTP_CA_FILE: extra CA bundle for STARTTLS */
     long link_ttl;             /* EXPORTQ_LINK_TTL seconds, <= 604800 */
+    char *public_url;          /* EXPORTQ_PUBLIC_URL: where users reach serve (no trailing /), NULL = no stable links */
+    char *link_secret;         /* EXPORTQ_LINK_SECRET (secret, >= 32 bytes): signs stable links */
+    long presign_ttl;          /* EXPORTQ_PRESIGN_TTL: life of the URL a stable link redirects to, seconds */
+    long stream_max_rows;      /* EXPORTQ_STREAM_MAX_ROWS: above this estimate, Prefer: respond-async makes a job */
     long part_size;            /* EXPORTQ_PART_SIZE bytes, >= 5 MiB */
     int upload_concurrency;    /* EXPORTQ_UPLOAD_CONCURRENCY */
     int lease_seconds;         /* EXPORTQ_LEASE_SECONDS */

@@ -7,6 +7,7 @@
  *   http_auth.c            bearer token -> owner, and the per-token rate limit
  *   http_ops.c             GET /healthz and GET /metrics
  *   http_jobs.c            /v1/exports and /v1/exports/{id}[/download]
+ *   http_links.c           stable signed links: download?t= and the URLs
  *   http_stream_handler.c  GET /v1/stream/{kind} (the checks, the cap, the
  *                          response); http_stream.c is the streaming engine
  *
@@ -144,6 +145,17 @@ enum MHD_Result http_jobs_create(http_server *s, struct MHD_Connection *c, http_
 enum MHD_Result http_jobs_list(http_server *s, struct MHD_Connection *c, http_req *r);
 /* GET, DELETE /v1/exports/{id} and GET /v1/exports/{id}/download. */
 enum MHD_Result http_jobs_show(http_server *s, struct MHD_Connection *c, http_req *r);
+
+/* ---- http_links.c ---- */
+
+/* True for GET /v1/exports/{id}/download?t=...: the link token is the
+ * credential (no bearer token is looked at). */
+bool http_links_request(struct MHD_Connection *c, const http_req *r);
+/* The redirect of a stable link (task thread). */
+enum MHD_Result http_links_download(http_server *s, struct MHD_Connection *c, http_req *r);
+/* With links configured: status_url (always) and download_url (when
+ * with_download) into the job's JSON. -1 on failure. */
+int http_links_add(http_server *s, const queue_status_row *row, json_t *doc, bool with_download) EQ_MUST;
 
 /* ---- http_stream_handler.c ---- */
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/link.h"
 #include "common/log_ctx.h"
 #include "common/log.h"
 #include "export/object_key.h"
@@ -43,6 +44,17 @@ static json_t *job_json(http_server *s, const queue_status_row *row, eq_err *err
     if (!doc) {
         eq_fail(err, EQ_ERR_NOMEM, "job %lld: out of memory", row->id);
         return NULL;
+    }
+    if (link_configured(s->cfg)) {
+        /* stable links: under exportq's own address, a fresh presigned URL
+         * only when one is clicked */
+        bool ready = strcmp(row->state, "succeeded") == 0 && row->object_key[0] && !past_retention(row);
+        if (http_links_add(s, row, doc, ready) < 0) {
+            json_decref(doc);
+            eq_fail(err, EQ_ERR_NOMEM, "job %lld: cannot make its links", row->id);
+            return NULL;
+        }
+        return doc;
     }
     if (strcmp(row->state, "succeeded") == 0 && row->object_key[0] && !past_retention(row)) {
         char *url = NULL;

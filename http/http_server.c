@@ -94,6 +94,10 @@ static void run_task(void *arg)
         case HTTP_EP_EXPORT:
         case HTTP_EP_EXPORT_DOWNLOAD:
         case HTTP_EP_STREAM:
+            if (http_links_request(c, r)) {
+                (void)http_links_download(s, c, r);
+                break;
+            }
             if (http_auth_owner(s, c, r))
                 break;
             if (r->route.endpoint == HTTP_EP_STREAM)

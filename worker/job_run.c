@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/pg.h"
 #include "export/export.h"
+#include "common/link.h"
 #include "export/export_estimate.h"
 #include "export/export_kind.h"
 #include "export/object_key.h"
@@ -365,9 +366,11 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
     {
         long long rows = (long long)export_rows(rs.x);
         long long bytes = (long long)export_bytes_out(rs.x);
-        /* link_expires_at: a link cannot outlive temporary credentials */
-        if (queue_complete(ctx->qconn, job, key, rows, bytes, ctx->cfg->retention_seconds,
-                           s3_client_link_ttl(ctx->s3, ctx->cfg->link_ttl), &e) < 0) {
+        /* link_expires_at: a presigned link cannot outlive temporary
+         * credentials; a stable link (common/link.h) presigns when clicked,
+         * so it lives EXPORTQ_LINK_TTL whatever the credentials */
+        long link_ttl = link_configured(ctx->cfg) ? ctx->cfg->link_ttl : s3_client_link_ttl(ctx->s3, ctx->cfg->link_ttl);
+        if (queue_complete(ctx->qconn, job, key, rows, bytes, ctx->cfg->retention_seconds, link_ttl, &e) < 0) {
             if (e.code == EQ_ERR_CANCELLED) {
                 /* cancelled in the last moment: the user wants no file */
                 if (s3_delete_object(ctx->s3, key, &e) < 0)

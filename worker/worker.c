@@ -14,6 +14,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/daemon.h"
+#include "common/link.h"
 #include "common/log.h"
 #include "common/pg.h"
 #include "queue/queue.h"
@@ -198,7 +199,24 @@ static int mail_one(worker_thread *t, bool *did, eq_err *err)
     if (!t->installation[0] && queue_installation_id(t->qconn, t->installation, sizeof t->installation, err) < 0)
         goto fail;
     info.installation = t->installation;
-    if (strcmp(m.mail_kind, "success") == 0) {
+    if (strcmp(m.mail_kind, "success") == 0 && link_configured(cfg)) {
+        /* the stable link: exportq's own address, valid until the job's
+         * link_expires_at; it presigns when clicked */
+        long long now = (long long)time(NULL);
+        int64_t exp = link_expiry(cfg, m.link_expires_at, now);
+        info.filename = object_key_basename(m.object_key);
+        if (m.link_expires_at <= 0) /* a job completed by a release without link_expires_at */
+            exp = now + (m.expires_at > now && m.expires_at - now < cfg->link_ttl ? m.expires_at - now : cfg->link_ttl);
+        url = malloc(LINK_URL_MAX);
+        if (!url || link_url(cfg, LINK_SCOPE_DOWNLOAD, m.job_id, exp, url, LINK_URL_MAX) < 0) {
+            eq_fail(err, EQ_ERR_NOMEM, "cannot make the stable link");
+            goto fail;
+        }
+        info.url = url;
+        info.link_expires_at = (time_t)exp;
+        if (mail_build_success(&info, cfg->smtp_from, &msg, err) < 0)
+            goto fail;
+    } else if (strcmp(m.mail_kind, "success") == 0) {
         long ttl = cfg->link_ttl, left = (long)(m.link_expires_at - (long long)time(NULL));
         info.filename = object_key_basename(m.object_key);
         /* the link ends no later than the job's link_expires_at (which the

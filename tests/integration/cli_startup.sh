@@ -55,6 +55,19 @@ bad serve EXPORTQ_HTTP_LISTEN EXPORTQ_HTTP_LISTEN=nonsense
 bad serve EXPORTQ_HTTP_LISTEN EXPORTQ_HTTP_LISTEN=127.0.0.1:http
 bad serve EXPORTQ_MAX_STREAMS EXPORTQ_MAX_STREAMS=0
 bad serve EXPORTQ_RATE_LIMIT EXPORTQ_RATE_LIMIT=-1
+# stable links: both settings or neither, a secret of 32 bytes or more, an absolute http(s) URL
+for cmd in worker serve; do
+  bad "$cmd" EXPORTQ_LINK_SECRET EXPORTQ_PUBLIC_URL=https://exports.example.com EXPORTQ_LINK_SECRET=startup-secret-value
+  bad "$cmd" EXPORTQ_LINK_SECRET EXPORTQ_PUBLIC_URL=https://exports.example.com
+  bad "$cmd" EXPORTQ_PUBLIC_URL EXPORTQ_LINK_SECRET=startup-secret-value-startup-secret-value
+  bad "$cmd" EXPORTQ_PUBLIC_URL EXPORTQ_PUBLIC_URL=exports.example.com EXPORTQ_LINK_SECRET=startup-secret-value-startup-secret-value
+  bad "$cmd" EXPORTQ_PUBLIC_URL 'EXPORTQ_PUBLIC_URL=https://exports.example.com/?x=1' EXPORTQ_LINK_SECRET=startup-secret-value-startup-secret-value
+  bad "$cmd" EXPORTQ_PUBLIC_URL 'EXPORTQ_PUBLIC_URL=https://exports.example.com/#f' EXPORTQ_LINK_SECRET=startup-secret-value-startup-secret-value
+  bad "$cmd" EXPORTQ_PUBLIC_URL 'EXPORTQ_PUBLIC_URL=ftp://exports.example.com' EXPORTQ_LINK_SECRET=startup-secret-value-startup-secret-value
+  bad "$cmd" EXPORTQ_PUBLIC_URL 'EXPORTQ_PUBLIC_URL=https://u:p@exports.example.com' EXPORTQ_LINK_SECRET=startup-secret-value-startup-secret-value
+  bad "$cmd" EXPORTQ_PRESIGN_TTL EXPORTQ_PRESIGN_TTL=0
+done
+bad serve EXPORTQ_STREAM_MAX_ROWS EXPORTQ_STREAM_MAX_ROWS=-1
 ok "$n bad or missing settings: worker and serve stop at start-up naming the variable, no secret shown"
 
 rc=0

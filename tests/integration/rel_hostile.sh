@@ -26,7 +26,14 @@ psql_q "SELECT job_id FROM exportq.enqueue_job('user_activity', '{}', NULL, 'hos
 export EXPORTQ_MAIL_ALLOWED_DOMAINS=allowed.example
 # 257 bytes whose first 256 are another owner's (128 x e-acute): refused, never cut
 long_owner="$(printf '\xc3\xa9%.0s' $(seq 1 128))A"
-serve_start EXPORTQ_RATE_LIMIT=100000
+# stable links: a job of u1's cancelled at set-up, and links of the test's own
+# making (tests/harness/link_token.py, the format of common/link.h)
+LSECRET="rel-hostile-link-secret-$$-0123456789abcdef"
+J3=$(psql_q "SELECT exportq.enqueue('user_activity', '{}', NULL, 'hostile-u1')")
+psql_q "SELECT exportq.cancel($J3)" >/dev/null
+lmint() { /usr/bin/python3 "$EXPORTQ_SOURCE_DIR/tests/harness/link_token.py" "$LSECRET" "$@"; }
+LTOK=$(lmint download "$J2" $(($(date +%s) + 3600)))
+serve_start EXPORTQ_RATE_LIMIT=100000 EXPORTQ_PUBLIC_URL=http://127.0.0.1:1 EXPORTQ_LINK_SECRET="$LSECRET"
 tables_before=$(psql_q "SELECT count(*) FROM pg_tables WHERE schemaname IN ('app', 'exportq')")
 
 # Bodies and values that a bash string cannot hold literally are made here.
@@ -134,6 +141,17 @@ row http 401 "8 kB token"                GET /v1/exports "$(head -c 8000 /dev/ze
 row http 404 "another owner's job"       GET "/v1/exports/$J2" "$T1"
 row http 404 "another owner's download"  GET "/v1/exports/$J2/download" "$T1"
 row http 404 "another owner's cancel"    DELETE "/v1/exports/$J2" "$T1"
+# stable links: every bad one is the same 404, a valid one of a cancelled job 410
+row http 404 "tampered link"             GET "/v1/exports/$J2/download?t=${LTOK:0:30}$( [ "${LTOK:30:1}" = A ] && echo B || echo A )${LTOK:31}" ""
+row http 404 "truncated link"            GET "/v1/exports/$J2/download?t=${LTOK:0:40}" ""
+row http 404 "link of another job's path" GET "/v1/exports/$J3/download?t=$LTOK" ""
+row http 404 "status-scope link on the download" GET "/v1/exports/$J2/download?t=$(lmint status "$J2" $(($(date +%s) + 3600)))" ""
+row http 404 "link signed with another secret" GET "/v1/exports/$J2/download?t=$(/usr/bin/python3 "$EXPORTQ_SOURCE_DIR/tests/harness/link_token.py" "x$LSECRET" download "$J2" $(($(date +%s) + 3600)))" ""
+row http 404 "SQL as the link token"     GET "/v1/exports/$J2/download?t=x%27%20OR%20%271%27%3D%271" ""
+row http 404 "64 kB link token"          GET "/v1/exports/$J2/download?t=$(head -c 65000 /dev/zero | tr '\0' A)" ""
+row http 404 "link token in base64 with padding" GET "/v1/exports/$J2/download?t=$LTOK%3D%3D" ""
+row http 410 "link replayed after cancel" GET "/v1/exports/$J3/download?t=$(lmint download "$J3" $(($(date +%s) + 3600)))" ""
+row http 410 "expired link"              GET "/v1/exports/$J2/download?t=$(lmint download "$J2" $(($(date +%s) - 1)))" ""
 # recipients and log lines
 row http 422 "email outside the allowed domains" POST /v1/exports "$T1" -d '{"kind":"user_activity","email":"x@evil.example"}'
 row http 422 "look-alike allowed domain" POST /v1/exports "$T1" -d '{"kind":"user_activity","email":"x@allowed.example.evil"}'
@@ -182,6 +200,12 @@ row cli 1 "webhook secret too short"     --config "$T/wh3.conf" status 1
 row cli 2 "SQL as the webhooks limit"    webhooks list --limit "1; DROP TABLE exportq.webhooks"
 row cli 2 "webhooks limit out of range"  webhooks list --limit 100000
 row cli 2 "webhooks: unknown subcommand" webhooks retry-all
+printf 'EXPORTQ_PUBLIC_URL=https://x.example\nEXPORTQ_LINK_SECRET=short\n' >"$T/link1.conf"
+row cli 1 "EXPORTQ_LINK_SECRET under 32 bytes" --config "$T/link1.conf" status 1
+printf 'EXPORTQ_PUBLIC_URL=https://x.example/?next=//evil.example\nEXPORTQ_LINK_SECRET=%s\n' "$LSECRET" >"$T/link2.conf"
+row cli 1 "EXPORTQ_PUBLIC_URL with a query" --config "$T/link2.conf" status 1
+printf 'EXPORTQ_PUBLIC_URL=javascript:alert(1)\nEXPORTQ_LINK_SECRET=%s\n' "$LSECRET" >"$T/link3.conf"
+row cli 1 "EXPORTQ_PUBLIC_URL not http(s)" --config "$T/link3.conf" status 1
 # SQL API
 row sql 22023 "CRLF in a kind's file name"  "SELECT exportq.define_kind('k_crlf', 'app.export_user_activity', E'a\\r\\nb.csv')"
 row sql 22023 "../ in a kind's file name"   "SELECT exportq.define_kind('k_dots', 'app.export_user_activity', '../../x.csv')"
