@@ -113,6 +113,14 @@ static const setting settings[] = {
      "seconds a connection may take to send its request headers (and stay idle between requests)"},
     {"EXPORTQ_METRICS_TOKEN", T_SECRET, OFF(metrics_token), NULL, 0, 0, NULL,
      "when set, serve's /metrics requires Authorization: Bearer with this value"},
+    {"EXPORTQ_ADMIN_TOKEN", T_SECRET, OFF(admin_token), NULL, 0, 0, NULL,
+     "at least 24 visible ASCII characters; opens /admin and /v1/admin/... (Bearer or the login form); unset: "
+     "no admin token"},
+    {"EXPORTQ_ADMIN_SESSION_TTL", T_INT, OFF(admin_session_ttl), "28800", 60, 604800, NULL,
+     "life of the /admin login session cookie, seconds"},
+    {"EXPORTQ_FRAME_ANCESTORS", T_STR, OFF(frame_ancestors), NULL, 0, 0, NULL,
+     "origins allowed to embed the status page in a frame (CSP frame-ancestors), space-separated "
+     "https://host[:port] or 'self'; unset: none may"},
     {"EXPORTQ_LOG_LEVEL", T_ENUM, OFF(log_level), "info", 0, 0, level_names, "debug, info, warn, error"},
     {"EXPORTQ_LOG_FORMAT", T_ENUM, OFF(log_format), "text", 0, 0, format_names, "text or json"},
     {"EXPORTQ_RETENTION", T_LONG, OFF(retention_seconds), "604800", 60, 31536000, NULL,
@@ -307,6 +315,52 @@ static bool smtp_url_has_credentials(const char *url)
 
 /* EXPORTQ_MAIL_ALLOWED_DOMAINS: "a.example, b.example": DNS names of two or
  * more labels (letters, digits, '-'), separated by commas. */
+/* EXPORTQ_ADMIN_TOKEN: long enough not to be guessed, and sendable as a
+ * Bearer token and a form field as it is. Never echoed. */
+static int admin_token_validate(const char *t, eq_err *err)
+{
+    size_t n = strlen(t);
+    if (n < 24 || n > 256)
+        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_ADMIN_TOKEN: 24 to 256 characters (e.g. openssl rand -hex 24)");
+    for (size_t i = 0; i < n; i++)
+        if (t[i] <= ' ' || t[i] > '~')
+            return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_ADMIN_TOKEN: visible ASCII only (no spaces)");
+    return 0;
+}
+
+/* EXPORTQ_FRAME_ANCESTORS: CSP source expressions we allow: 'self' or an
+ * http(s) origin of [A-Za-z0-9.-:*] (a wildcard host as CSP has it). */
+static int frame_ancestors_validate(const char *list, eq_err *err)
+{
+    const char *p = list;
+    int n = 0;
+    while (*p) {
+        size_t len;
+        while (*p == ' ')
+            p++;
+        len = strcspn(p, " ");
+        if (len == 0)
+            break;
+        if (!(len == 6 && strncmp(p, "'self'", 6) == 0)) {
+            size_t scheme = strncmp(p, "https://", 8) == 0 ? 8 : strncmp(p, "http://", 7) == 0 ? 7 : 0;
+            if (!scheme || len == scheme || len > 256)
+                return eq_fail(err, EQ_ERR_CONFIG,
+                               "EXPORTQ_FRAME_ANCESTORS: '%.*s' is not 'self' or an http(s)://host[:port] origin",
+                               (int)(len > 80 ? 80 : len), p);
+            for (size_t i = scheme; i < len; i++)
+                if (!isalnum((unsigned char)p[i]) && !strchr(".-:*", p[i]))
+                    return eq_fail(err, EQ_ERR_CONFIG,
+                                   "EXPORTQ_FRAME_ANCESTORS: '%.*s' is not 'self' or an http(s)://host[:port] origin",
+                                   (int)(len > 80 ? 80 : len), p);
+        }
+        p += len;
+        n++;
+    }
+    if (n == 0)
+        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_FRAME_ANCESTORS: empty (unset it to forbid framing)");
+    return 0;
+}
+
 static int domains_validate(const char *list, eq_err *err)
 {
     const char *p = list;
@@ -396,6 +450,10 @@ int eq_config_load(eq_config *cfg, const char *file, eq_err *err)
                 "in clear when STARTTLS is stripped; use starttls (or remove the credentials)");
         goto fail;
     }
+    if (cfg->admin_token && admin_token_validate(cfg->admin_token, err) < 0)
+        goto fail;
+    if (cfg->frame_ancestors && frame_ancestors_validate(cfg->frame_ancestors, err) < 0)
+        goto fail;
     if (cfg->mail_allowed_domains && domains_validate(cfg->mail_allowed_domains, err) < 0)
         goto fail;
     {

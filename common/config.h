@@ -61,6 +61,9 @@ typedef struct eq_config {
     int http_max_connections_per_ip; /* EXPORTQ_HTTP_MAX_CONNECTIONS_PER_IP, 0 = off */
     int http_header_timeout;   /* EXPORTQ_HTTP_HEADER_TIMEOUT seconds */
     char *metrics_token;       /* EXPORTQ_METRICS_TOKEN (secret), NULL = /metrics open */
+    char *admin_token;         /* EXPORTQ_ADMIN_TOKEN (secret), NULL = no admin token */
+    int admin_session_ttl;     /* EXPORTQ_ADMIN_SESSION_TTL: /admin session cookie life, seconds */
+    char *frame_ancestors;     /* EXPORTQ_FRAME_ANCESTORS: CSP frame-ancestors of the status page, NULL = 'none' */
     int log_level;             /* EXPORTQ_LOG_LEVEL: eq_log_level */
     int log_format;            /* EXPORTQ_LOG_FORMAT: eq_log_format */
     long retention_seconds;    /* EXPORTQ_RETENTION: finished jobs and objects kept */

@@ -8,6 +8,11 @@
  *   http_ops.c             GET /healthz and GET /metrics
  *   http_jobs.c            /v1/exports and /v1/exports/{id}[/download]
  *   http_links.c           stable signed links: download?t= and the URLs
+ *   http_admin.c           the operator: admin token / session cookie, CSRF,
+ *                          the job actions, GET /admin and its forms
+ *                          (rendered by http_admin_page.c, http_admin_chart.c)
+ *   http_admin_api.c       /v1/admin/... (JSON)
+ *   http_pages.c           the status page /exports/{id}?t= and its JSON
  *   http_stream_handler.c  GET /v1/stream/{kind} (the checks, the cap, the
  *                          response); http_stream.c is the streaming engine
  *
@@ -156,6 +161,34 @@ enum MHD_Result http_links_download(http_server *s, struct MHD_Connection *c, ht
 /* With links configured: status_url (always) and download_url (when
  * with_download) into the job's JSON. -1 on failure. */
 int http_links_add(http_server *s, const queue_status_row *row, json_t *doc, bool with_download) EQ_MUST;
+
+/* ---- http_admin.c, http_admin_api.c ---- */
+
+typedef enum http_admin_auth {
+    HTTP_ADMIN_OFF = 0, /* no EXPORTQ_ADMIN_TOKEN: the admin routes are 404 */
+    HTTP_ADMIN_NONE,    /* no credential */
+    HTTP_ADMIN_REFUSED, /* a credential, not the admin's */
+    HTTP_ADMIN_BEARER,  /* Authorization: Bearer with the admin token */
+    HTTP_ADMIN_COOKIE,  /* the login form's session cookie (cookie_ok only) */
+} http_admin_auth;
+
+/* Who asks (task thread, no query); csrf[HTTP_MAC_HEX] gets the CSRF token
+ * of the session (or of Bearer use), "" otherwise. */
+http_admin_auth http_admin_identify(http_server *s, struct MHD_Connection *c, http_req *r, bool cookie_ok,
+                                    char *csrf);
+/* cancel (queued, running), retry (failed, cancelled) or revoke (succeeded:
+ * the object is deleted, state expired) job id: *ok = false when its state
+ * does not allow it; EQ_ERR_NOT_FOUND when there is no job. */
+int http_job_action(http_server *s, PGconn *conn, long long id, http_action act, bool *ok, eq_err *err) EQ_MUST;
+/* /admin, /admin/login, /admin/logout, /admin/exports/{id}/{action}. */
+enum MHD_Result http_admin_handle(http_server *s, struct MHD_Connection *c, http_req *r);
+/* /v1/admin/exports[/{id}[/retry]], /v1/admin/summary (Bearer only). */
+enum MHD_Result http_admin_api(http_server *s, struct MHD_Connection *c, http_req *r);
+
+/* ---- http_pages.c ---- */
+
+/* /exports/{id}?t=, /exports/{id}/status?t=, POST /exports/{id}/cancel?t=. */
+enum MHD_Result http_pages_handle(http_server *s, struct MHD_Connection *c, http_req *r);
 
 /* ---- http_stream_handler.c ---- */
 

@@ -20,7 +20,25 @@ typedef enum http_endpoint {
     HTTP_EP_EXPORT,          /* /v1/exports/{id} */
     HTTP_EP_EXPORT_DOWNLOAD, /* /v1/exports/{id}/download */
     HTTP_EP_STREAM,          /* /v1/stream/{kind} */
+    HTTP_EP_ADMIN,           /* /admin (the dashboard, or its login form) */
+    HTTP_EP_ADMIN_LOGIN,     /* /admin/login */
+    HTTP_EP_ADMIN_LOGOUT,    /* /admin/logout */
+    HTTP_EP_ADMIN_ACTION,    /* /admin/exports/{id}/{retry|cancel|revoke} (the dashboard's forms) */
+    HTTP_EP_ADMIN_EXPORTS,   /* /v1/admin/exports */
+    HTTP_EP_ADMIN_EXPORT,    /* /v1/admin/exports/{id} */
+    HTTP_EP_ADMIN_RETRY,     /* /v1/admin/exports/{id}/retry */
+    HTTP_EP_ADMIN_SUMMARY,   /* /v1/admin/summary */
+    HTTP_EP_PAGE,            /* /exports/{id} (the status page) */
+    HTTP_EP_PAGE_STATUS,     /* /exports/{id}/status (its JSON, polled) */
+    HTTP_EP_PAGE_CANCEL,     /* /exports/{id}/cancel (its cancel form) */
 } http_endpoint;
+
+typedef enum http_action {
+    HTTP_ACT_NONE = 0,
+    HTTP_ACT_RETRY,
+    HTTP_ACT_CANCEL,
+    HTTP_ACT_REVOKE,
+} http_action;
 
 typedef enum http_method {
     HTTP_M_OTHER = 0,
@@ -35,7 +53,8 @@ typedef enum http_method {
 typedef struct http_route {
     http_endpoint endpoint;
     http_method method;
-    int64_t job_id;           /* HTTP_EP_EXPORT, HTTP_EP_EXPORT_DOWNLOAD */
+    int64_t job_id;           /* HTTP_EP_EXPORT, HTTP_EP_EXPORT_DOWNLOAD, the admin and page routes */
+    http_action action;       /* HTTP_EP_ADMIN_ACTION */
     char kind[HTTP_KIND_MAX]; /* HTTP_EP_STREAM: the path segment, not yet validated */
 } http_route;
 

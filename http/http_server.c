@@ -107,6 +107,23 @@ static void run_task(void *arg)
             else
                 (void)http_jobs_show(s, c, r);
             break;
+        case HTTP_EP_ADMIN:
+        case HTTP_EP_ADMIN_LOGIN:
+        case HTTP_EP_ADMIN_LOGOUT:
+        case HTTP_EP_ADMIN_ACTION:
+            (void)http_admin_handle(s, c, r);
+            break;
+        case HTTP_EP_ADMIN_EXPORTS:
+        case HTTP_EP_ADMIN_EXPORT:
+        case HTTP_EP_ADMIN_RETRY:
+        case HTTP_EP_ADMIN_SUMMARY:
+            (void)http_admin_api(s, c, r);
+            break;
+        case HTTP_EP_PAGE:
+        case HTTP_EP_PAGE_STATUS:
+        case HTTP_EP_PAGE_CANCEL:
+            (void)http_pages_handle(s, c, r);
+            break;
         case HTTP_EP_NONE:
             http_problem_set(&p, 404, "not_found", "no such endpoint");
             (void)http_respond_problem(c, r, &p);

@@ -171,6 +171,7 @@ typedef struct queue_status_row {
     long long rows_estimate;         /* the planner's estimate at start; -1 = unknown */
     int percent;                     /* 0..100 (99 at most until succeeded); -1 = unknown */
     long long eta_seconds;           /* until expected to finish; -1 = unknown */
+    char worker[QUEUE_WORKER_MAX];   /* the worker of the last claim, "" = none (operators only) */
 } queue_status_row;
 
 /* EQ_ERR_NOT_FOUND when there is no such job. */
@@ -187,6 +188,50 @@ int queue_cancel(PGconn *conn, long long id, bool *ok, eq_err *err) EQ_MUST;
  * per queued job, not a count of the queue (exportq.progress()). */
 int queue_list(PGconn *conn, const char *owner, int limit, long long before_id,
                queue_status_row *rows, int *n, eq_err *err) EQ_MUST;
+
+/* ---- operators: every owner's jobs (the dashboard, /v1/admin/...) ------ */
+
+/* Like queue_list() for every owner, only jobs in `state` (NULL = any), and
+ * with worker filled. */
+int queue_list_all(PGconn *conn, const char *state, int limit, long long before_id, queue_status_row *rows,
+                   int *n, eq_err *err) EQ_MUST;
+
+/* A failed or cancelled job queued again, ready now (exportq.retry: attempts
+ * kept, a fresh turn behind its owner's queued jobs): *ok = true. *ok = false
+ * (returns 0) in any other state; EQ_ERR_NOT_FOUND when there is no such job;
+ * EQ_ERR_INVALID when another live job holds its dedupe key. */
+int queue_retry(PGconn *conn, long long id, bool *ok, eq_err *err) EQ_MUST;
+
+/* Revokes a succeeded job (exportq.revoke): from now on past its retention,
+ * every link 410. *ok = true and its object key in object_key[size] ("" when
+ * it has none): the caller deletes the object, then queue_expire_done() (the
+ * retention sweeper does both should the caller fail). *ok = false (returns
+ * 0) when the job is not succeeded; EQ_ERR_NOT_FOUND when there is no job. */
+int queue_revoke(PGconn *conn, long long id, bool *ok, char *object_key, size_t size, eq_err *err) EQ_MUST;
+
+typedef struct queue_kind_count {
+    char state[QUEUE_STATE_MAX];
+    char kind[QUEUE_KIND_MAX];
+    long long jobs;
+} queue_kind_count;
+
+/* Jobs by state and kind (kind order): every queued and running job and the
+ * jobs finished in the last `hours`, into out[cap]; *n filled. */
+int queue_admin_counts(PGconn *conn, int hours, queue_kind_count *out, size_t cap, size_t *n,
+                       eq_err *err) EQ_MUST;
+
+typedef struct queue_minute {
+    long long minute;        /* Unix seconds of the minute's start */
+    long long succeeded;     /* jobs that succeeded in it */
+    long long failed;        /* jobs that failed in it (for good) */
+    long long bytes;         /* bytes of the jobs that succeeded in it */
+    long long started;       /* jobs that started in it */
+    double wait_seconds;     /* their mean wait from enqueue to start; < 0 = none started */
+} queue_minute;
+
+/* The last `minutes` (1..1440) minute by minute, oldest first, into out[cap]. */
+int queue_admin_series(PGconn *conn, int minutes, queue_minute *out, size_t cap, size_t *n,
+                       eq_err *err) EQ_MUST;
 
 /* ---- counts (metrics) --------------------------------------------------- */
 

@@ -16,6 +16,8 @@ PACKAGES=(
   python3-aiosmtpd python3-botocore awscli python3-openpyxl
   # tools the harness and the tests call
   curl openssl procps iproute2 systemd jq time python3
+  # the page tests drive a headless browser over the DevTools protocol
+  chromium python3-websocket
 )
 
 # one dpkg-query for all: "NAME STATUS..." per known package

@@ -1,0 +1,166 @@
+#!/usr/bin/python3
+"""pages_browser.py - the browser half of tests/integration/pages_*.sh: drives
+Debian's headless Chromium (tests/harness/cdp.py) against the real `exportq
+serve` and checks, as a person would see it, what the shell half set up.
+
+    pages_browser.py admin  URL ADMIN_TOKEN OUTDIR IDS_JSON
+    pages_browser.py status URL OUTDIR ...
+
+Exit 77 when chromium or python3-websocket is missing (the test skips), 1 on
+a failed check (the message says which), 0 when all passed. Database state is
+read with psql (the environment of tests/harness/lib.sh).
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+import cdp  # noqa: E402
+
+
+def ok(msg):
+    print("ok - " + msg, flush=True)
+
+
+def fail(msg):
+    print("not ok - " + msg, file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def psql(sql):
+    return subprocess.run(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", os.environ["EXPORTQ_DATABASE_URL"],
+                           "-c", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def state_of(job):
+    return psql("SELECT state FROM exportq.jobs WHERE id = %d" % int(job))
+
+
+def wait_state(job, want, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if state_of(job) == want:
+            return
+        time.sleep(0.2)
+    fail("job %s: state %s, expected %s" % (job, state_of(job), want))
+
+
+def no_csp_errors(page, what):
+    errs = [e for e in page.console_errors() if "Content Security Policy" in e or "Refused" in e]
+    check(not errs, "%s: no CSP violation (%s)" % (what, errs))
+
+
+def admin(url, token, outdir, ids):
+    with cdp.Browser(outdir) as b:
+        p = b.page()
+        status, headers = p.goto(url + "/admin")
+        check(status == 401, "GET /admin without a session: 401 (got %s)" % status)
+        check(p.eval("!!document.querySelector('form#login input[type=password]')"), "the login form is shown")
+        p.eval("document.querySelector('#token').value = 'not-the-admin-token-at-all'")
+        p.click("#login button")
+        p.wait("document.readyState === 'complete' && !!document.querySelector('#flash')", 20)
+        check(p.eval("!document.querySelector('#admin')"), "a wrong token does not open the dashboard")
+        ok("the login form refuses a wrong token")
+
+        p.eval("document.querySelector('#token').value = %s" % json.dumps(token))
+        p.click("#login button")
+        p.wait("!!document.querySelector('main#admin')", 20)
+        cookie = p.call("Network.getCookies", {"urls": [url + "/admin"]})["cookies"]
+        check(len(cookie) == 1 and cookie[0]["httpOnly"] and cookie[0]["sameSite"] == "Strict",
+              "the session cookie is HttpOnly and SameSite=Strict (%s)" % cookie)
+        check(p.eval("document.cookie") == "", "scripts cannot read the session cookie")
+        ok("logged in with the admin token; the session cookie is HttpOnly, SameSite=Strict")
+
+        def row(table, job):
+            return p.eval("!!document.querySelector('#%s tr[data-job=\"%s\"]')" % (table, job))
+
+        check(row("running", ids["running"]), "the running job is listed under Running")
+        worker = p.eval("document.querySelector('#running tr[data-job=\"%s\"]').textContent" % ids["running"])
+        check(ids["worker"] in worker, "the running job shows its worker (%r)" % worker)
+        check(p.eval("!!document.querySelector('#running tr[data-job=\"%s\"] progress')" % ids["running"]),
+              "the running job has a progress bar")
+        check(row("queued", ids["queued"]), "the queued job is listed under Queued")
+        check(row("failed", ids["failed"]), "the failed job is listed under Recent failures")
+        err = p.eval("document.querySelector('#failed tr[data-job=\"%s\"] .err').textContent" % ids["failed"])
+        check(len(err) > 0 and err != "(no message)", "the failure shows its error (%r)" % err)
+        check(row("succeeded", ids["succeeded"]), "the succeeded job is listed")
+        owners = p.eval("[...document.querySelectorAll('tr[data-job] td:nth-child(3)')].map(e => e.textContent)")
+        check("u1" in owners and "u2" in owners, "jobs of every owner are listed (%s)" % owners)
+        charts = p.eval("document.querySelectorAll('#charts svg').length")
+        check(charts == 2, "two server-rendered SVG charts (%s)" % charts)
+        bars = p.eval("document.querySelectorAll('#charts svg rect.bar').length")
+        check(bars >= 1, "the throughput chart has a bar for the jobs finished this hour (%s)" % bars)
+        check(p.eval("document.scripts.length") == 0, "the dashboard has no script at all")
+        no_csp_errors(p, "/admin")
+        p.screenshot(os.path.join(outdir, "admin.png"))
+        ok("the dashboard lists running (worker, progress), queued, failed (error) and succeeded jobs of "
+           "every owner, with two SVG charts; screenshot admin.png")
+
+        # retry the failed job
+        p.click('#failed tr[data-job="%s"] button[data-action=retry]' % ids["failed"])
+        p.wait("!!document.querySelector('#flash') && location.search.includes('done=retry')", 20)
+        wait_state(ids["failed"], "queued")
+        check(row("queued", ids["failed"]), "the retried job is listed as queued")
+        ok("Retry puts the failed job back in the queue")
+
+        # cancel the queued one and the running one
+        p.click('#queued tr[data-job="%s"] button[data-action=cancel]' % ids["queued"])
+        p.wait("location.search.includes('done=cancel')", 20)
+        wait_state(ids["queued"], "cancelled")
+        p.click('#running tr[data-job="%s"] button[data-action=cancel]' % ids["running"])
+        p.wait("location.search.includes('done=cancel&id=%s')" % ids["running"], 20)
+        wait_state(ids["running"], "cancelled")
+        ok("Cancel stops a queued and a running job")
+
+        # revoke the succeeded one
+        p.click('#succeeded tr[data-job="%s"] button[data-action=revoke]' % ids["succeeded"])
+        p.wait("location.search.includes('done=revoke')", 20)
+        wait_state(ids["succeeded"], "expired")
+        ok("Revoke expires the succeeded job")
+        p.screenshot(os.path.join(outdir, "admin-after.png"))
+
+        # a forged form (no CSRF token) from the same browser changes nothing
+        before = state_of(ids["failed"])
+        p.eval("(() => { const f = document.createElement('form'); f.method = 'post';"
+               " f.action = '/admin/exports/%s/cancel'; document.body.appendChild(f); f.submit(); })()"
+               % ids["failed"])
+        p.wait("location.search.includes('fail=csrf')", 20)
+        check(state_of(ids["failed"]) == before, "a POST without the CSRF token does nothing")
+        ok("a POST without the CSRF token is refused")
+
+        p.click("nav form button")  # log out
+        p.wait("!!document.querySelector('form#login')", 20)
+        check(p.call("Network.getCookies", {"urls": [url + "/admin"]})["cookies"] == [], "logging out ends the session")
+        ok("log out clears the session")
+
+
+def main():
+    if len(sys.argv) < 2:
+        fail("usage: pages_browser.py admin|status ...")
+    try:
+        if sys.argv[1] == "admin":
+            admin(sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5]))
+        elif sys.argv[1] == "status":
+            status(*sys.argv[2:])
+        else:
+            fail("unknown scenario " + sys.argv[1])
+    except cdp.Missing as e:
+        print("# SKIP: %s" % e)
+        sys.exit(77)
+    except cdp.CDPError as e:
+        fail(str(e))
+
+
+def status(*args):
+    fail("the status page scenario is not written yet")
+
+
+if __name__ == "__main__":
+    main()
