@@ -174,8 +174,7 @@ static enum MHD_Result redirect(struct MHD_Connection *c, http_req *r, const cha
 
 static bool secure_cookies(const http_server *s)
 {
-    (void)s; /* TODO(links): Secure behind an https EXPORTQ_PUBLIC_URL */
-    return false;
+    return s->cfg->public_url && strncmp(s->cfg->public_url, "https://", 8) == 0;
 }
 
 static void client_ip(struct MHD_Connection *c, char *out, size_t outsz)
