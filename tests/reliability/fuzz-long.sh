@@ -8,6 +8,8 @@
 #     FUZZ_RUNS       executions per target (default 10000000)
 #     FUZZ_SECONDS    time budget per target (default 1800)
 #     FUZZ_JOBS       parallel targets (default 1)
+#     FUZZ_TIMEOUT    seconds one input may take (default 30: a loaded machine
+#                     once stalled ASan's allocator 12 s inside fclose)
 # New inputs go to BUILD_DIR/fuzz-long/<target>/ (the checked-in corpus is read
 # only); a crash leaves crash-* there and the script exits 1.
 set -euo pipefail
@@ -27,7 +29,7 @@ run_one() {
   mkdir -p "$work"
   [ -d "$corpus" ] || corpus=
   echo "== $name: $RUNS runs or ${SECS}s"
-  if (cd "$work" && nice -n 19 "$BUILD/tests/fuzz/$name" -runs="$RUNS" -max_total_time="$SECS" -timeout=10 \
+  if (cd "$work" && nice -n 19 "$BUILD/tests/fuzz/$name" -runs="$RUNS" -max_total_time="$SECS" -timeout="${FUZZ_TIMEOUT:-30}" \
         -rss_limit_mb=2048 -print_final_stats=1 "$work" ${corpus:+"$corpus"} >"$work/log" 2>&1); then
     echo "ok - $name: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$work/log"), corpus $(ls "$work" | grep -vc '^log$\|^crash-')"
   else
