@@ -54,6 +54,8 @@ typedef struct http_owner_streams {
     int n;
 } http_owner_streams;
 
+typedef struct http_status_cache http_status_cache;
+
 struct http_server {
     const eq_config *cfg;
     struct MHD_Daemon *daemon;
@@ -66,6 +68,7 @@ struct http_server {
     bool owners_lock_ready;
     http_ratelimit *rl;
     http_watch *watch;
+    http_status_cache *status_cache; /* http_pages.c */
     s3_client *s3;
     pthread_mutex_t s3_lock; /* an s3_client is not thread-safe */
     bool s3_lock_ready;
@@ -186,6 +189,10 @@ enum MHD_Result http_admin_handle(http_server *s, struct MHD_Connection *c, http
 enum MHD_Result http_admin_api(http_server *s, struct MHD_Connection *c, http_req *r);
 
 /* ---- http_pages.c ---- */
+
+/* The status JSON of each job for about a second (many pages, one query). */
+http_status_cache *http_status_cache_new(void);
+void http_status_cache_free(http_status_cache *c);
 
 /* /exports/{id}?t=, /exports/{id}/status?t=, POST /exports/{id}/cancel?t=. */
 enum MHD_Result http_pages_handle(http_server *s, struct MHD_Connection *c, http_req *r);

@@ -328,6 +328,11 @@ int http_server_new(const eq_config *cfg, http_server **out, eq_err *err)
     }
     if (http_watch_new(cfg->max_streams + 1, &s->watch, err) < 0)
         goto fail;
+    s->status_cache = http_status_cache_new();
+    if (!s->status_cache) {
+        eq_fail(err, EQ_ERR_NOMEM, "http server: out of memory");
+        goto fail;
+    }
     if (s3_client_new(cfg, &s->s3, err) < 0)
         goto fail;
     if (ss.ss_family == AF_INET6)
@@ -391,6 +396,7 @@ void http_server_free(http_server *s)
     http_tasks_free(s->api);
     http_tasks_free(s->health);
     http_watch_free(s->watch);
+    http_status_cache_free(s->status_cache);
     http_dbpool_free(s->pool);
     http_dbpool_free(s->health_pool);
     free(s->owners);

@@ -148,7 +148,7 @@ def main():
         if sys.argv[1] == "admin":
             admin(sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5]))
         elif sys.argv[1] == "status":
-            status(*sys.argv[2:])
+            status(*sys.argv[2:8])
         else:
             fail("unknown scenario " + sys.argv[1])
     except cdp.Missing as e:
@@ -158,8 +158,105 @@ def main():
         fail(str(e))
 
 
-def status(*args):
-    fail("the status page scenario is not written yet")
+def downloaded(b, timeout=60):
+    """The path of the next download that completes (Browser.downloadProgress)."""
+    begin = b.wait_event("Browser.downloadWillBegin", timeout)
+    b.wait_event("Browser.downloadProgress", timeout,
+                 lambda p: p.get("guid") == begin["guid"] and p.get("state") == "completed")
+    return os.path.join(b.downloads, begin["suggestedFilename"])
+
+
+def status(url, outdir, run_url, expected_csv, enqueue_cmd, worker_cmd):
+    """run_url: the status_url of a queued job that worker_cmd (started here)
+    runs, slowly; expected_csv: psql's COPY of it; enqueue_cmd prints the
+    status_url of another job, cancelled from its page."""
+    with cdp.Browser(outdir) as b:
+        p = b.page()
+        st, headers = p.goto(run_url)
+        check(st == 200, "the status page answers 200 (%s)" % st)
+        csp = {k.lower(): v for k, v in headers.items()}.get("content-security-policy", "")
+        check("script-src 'sha256-" in csp and "unsafe-inline" not in csp and "default-src 'none'" in csp,
+              "a strict CSP with the script allowed by hash (%s)" % csp)
+        check(p.eval("document.querySelector('#export').dataset.state") == "queued", "the page starts queued")
+        check(p.eval("document.querySelector('#export').dataset.position") == "1", "data-position is 1")
+        check(p.eval("!document.querySelector('#export').hasAttribute('data-eta')"),
+              "data-eta is absent while unknown (no history)")
+        check(p.eval("!!document.querySelector('progress#bar')"), "a <progress> bar")
+        check(p.eval("document.querySelector('a[data-download]').hidden"), "no download button while queued")
+        check(p.eval("!document.querySelector('#cancel').hidden"), "a cancel button while queued")
+        check(p.eval("[...document.querySelectorAll('noscript')].some(n => n.textContent.includes('refresh'))"),
+              "a <noscript> meta refresh for readers without script")
+        p.eval("window.__loaded = true; window.__states = [document.querySelector('#export').dataset.state];"
+               "window.__shot = null; new MutationObserver(() => { const s = document.querySelector('#export')"
+               ".dataset.state; if (s !== window.__states[window.__states.length - 1]) window.__states.push(s); })"
+               ".observe(document.querySelector('#export'), {attributes: true});")
+        p.screenshot(os.path.join(outdir, "status-queued.png"))
+        ok("queued: data-state, data-position, no data-eta, progress, hidden download, cancel, noscript refresh, CSP")
+
+        worker = subprocess.Popen(worker_cmd, shell=True, stdout=open(os.path.join(outdir, "worker.log"), "w"),
+                                  stderr=subprocess.STDOUT)
+        try:
+            p.wait("document.querySelector('#export').dataset.state === 'running'", 60)
+            p.wait("document.querySelector('#export').hasAttribute('data-percent')", 30)
+            p.screenshot(os.path.join(outdir, "status-running.png"))
+            p.wait("document.querySelector('#export').dataset.state === 'succeeded'", 120)
+        finally:
+            worker.terminate()
+            worker.wait()
+        states = p.eval("window.__states")
+        check(p.eval("window.__loaded === true"), "the page was never reloaded")
+        check(states == ["queued", "running", "succeeded"], "data-state went queued -> running -> succeeded (%s)" % states)
+        attrs = p.eval("Object.assign({}, document.querySelector('#export').dataset)")
+        check(attrs.get("percent") == "100" and "position" not in attrs and attrs.get("eta") == "0",
+              "succeeded: data-percent 100, data-eta 0, no data-position (%s)" % attrs)
+        check(p.eval("document.querySelector('progress#bar').value") == 100, "the bar is full")
+        check(p.eval("document.querySelector('#cancel').hidden"), "no cancel button once succeeded")
+        href = p.eval("document.querySelector('a[data-download]').getAttribute('href')")
+        check(href and href.startswith("/v1/exports/") and "/download?t=" in href,
+              "the download button is the stable download link (%s)" % href)
+        p.screenshot(os.path.join(outdir, "status-succeeded.png"))
+        ok("the page went queued -> running -> succeeded by itself, without a reload (%s)" % states)
+
+        p.click("a[data-download]")
+        path = downloaded(b)
+        got = open(path, "rb").read()
+        want = open(expected_csv, "rb").read()
+        check(got == want, "the downloaded file (%d bytes) equals psql's COPY (%d bytes)" % (len(got), len(want)))
+        ok("the download button yields %d bytes equal to psql's COPY" % len(got))
+        no_csp_errors(p, "the status page")
+
+        # cancel from the page
+        cancel_url = subprocess.run(enqueue_cmd, shell=True, check=True, capture_output=True,
+                                    text=True).stdout.strip()
+        q = b.page()
+        q.goto(cancel_url)
+        state = q.eval("document.querySelector('#export').dataset.state")
+        check(state in ("queued", "running"), "the second job is cancellable (%s)" % state)
+        q.eval("window.__loaded = true")
+        q.click("#cancel button")
+        q.wait("document.querySelector('#export').dataset.state === 'cancelled'", 30)
+        check(q.eval("window.__loaded === true"), "cancelled in place, without a reload")
+        check(q.eval("document.querySelector('#cancel').hidden"), "no cancel button once cancelled")
+        job = int(cancel_url.split("/exports/")[1].split("?")[0])
+        wait_state(job, "cancelled")
+        q.screenshot(os.path.join(outdir, "status-cancelled.png"))
+        ok("the cancel button cancels the job in place")
+
+        # tampered tokens show nothing
+        base, token = run_url.split("?t=")
+        bad = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+        other = cancel_url.split("?t=")[1]
+        for u, what in ((base + "?t=" + bad, "a tampered token"), (base + "?t=" + other, "another job's token"),
+                        (base, "no token"), (base + "?t=" + token[:20], "a truncated token")):
+            st, _ = q.goto(u)
+            check(st == 404, "%s: 404 (%s)" % (what, st))
+            attrs = q.eval("Object.assign({}, document.querySelector('#export').dataset)")
+            text = q.eval("document.body.innerText")
+            check(attrs == {}, "%s: no data attribute (%s)" % (what, attrs))
+            check("slow" not in text and str(job) not in text and "queued" not in text,
+                  "%s: nothing about the job (%r)" % (what, text))
+        q.screenshot(os.path.join(outdir, "status-404.png"))
+        ok("a tampered, foreign, truncated or missing token shows a 404 page with nothing about the job")
 
 
 if __name__ == "__main__":

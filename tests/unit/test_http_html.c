@@ -12,6 +12,7 @@
 
 #include "http/http_admin.h"
 #include "http/http_html.h"
+#include "http/http_pages.h"
 
 static void esc(const char *in, const char *want)
 {
@@ -203,13 +204,75 @@ static void test_dashboard_escapes_and_csrf(void **state)
     eq_buf_cleanup(&b);
 }
 
+static void test_status_page(void **state)
+{
+    queue_status_row row;
+    http_status_view v;
+    eq_buf b;
+    eq_err err;
+    json_t *doc;
+    (void)state;
+    memset(&row, 0, sizeof row);
+    row.id = 12;
+    snprintf(row.state, sizeof row.state, "queued");
+    snprintf(row.kind, sizeof row.kind, "k");
+    snprintf(row.filename, sizeof row.filename, "<b>report</b>.csv");
+    row.position = 3;
+    row.percent = 0;
+    row.eta_seconds = -1;
+    row.rows_estimate = -1;
+    memset(&v, 0, sizeof v);
+    v.row = &row;
+    v.poll_url = "/exports/12/status?t=abc";
+    v.cancel_url = "/exports/12/cancel?t=abc";
+    v.csrf = "f00d";
+    eq_buf_init(&b, HTTP_HTML_MAX);
+    assert_int_equal(http_status_render(&v, &b, &err), 0);
+    assert_non_null(strstr(b.data, "data-state=\"queued\""));
+    assert_non_null(strstr(b.data, "data-position=\"3\""));
+    assert_non_null(strstr(b.data, "data-percent=\"0\""));
+    assert_null(strstr(b.data, "data-eta=")); /* unknown: absent */
+    assert_null(strstr(b.data, "<b>report"));
+    assert_non_null(strstr(b.data, "&lt;b&gt;report&lt;/b&gt;.csv"));
+    assert_non_null(strstr(b.data, "<a class=\"button\" data-download hidden>"));
+    assert_non_null(strstr(b.data, "name=\"csrf\" value=\"f00d\""));
+    assert_non_null(strstr(b.data, "<noscript><meta http-equiv=\"refresh\""));
+    assert_non_null(strstr(b.data, http_status_js())); /* the script whose hash the CSP names */
+    eq_buf_cleanup(&b);
+
+    snprintf(row.state, sizeof row.state, "running");
+    row.position = 0;
+    row.percent = -1;
+    row.eta_seconds = 90;
+    eq_buf_init(&b, HTTP_HTML_MAX);
+    assert_int_equal(http_status_render(&v, &b, &err), 0);
+    assert_null(strstr(b.data, "data-position="));
+    assert_null(strstr(b.data, "data-percent="));
+    assert_non_null(strstr(b.data, "data-eta=\"90\""));
+    eq_buf_cleanup(&b);
+
+    snprintf(row.state, sizeof row.state, "failed");
+    snprintf(row.last_error, sizeof row.last_error, "export query: ERROR: secret detail");
+    doc = http_status_json(&row, NULL);
+    assert_non_null(doc);
+    assert_null(strstr(json_string_value(json_object_get(doc, "message")), "secret"));
+    assert_int_equal(json_integer_value(json_object_get(doc, "poll_after")), 0);
+    assert_true(json_is_false(json_object_get(doc, "cancellable")));
+    json_decref(doc);
+
+    eq_buf_init(&b, HTTP_HTML_MAX);
+    assert_int_equal(http_status_render_gone(404, &b, &err), 0);
+    assert_null(strstr(b.data, "data-state=\""));
+    eq_buf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape),         cmocka_unit_test(test_escape_bounded),
         cmocka_unit_test(test_form),           cmocka_unit_test(test_cookie),
         cmocka_unit_test(test_human),          cmocka_unit_test(test_csp_hash_and_mac),
-        cmocka_unit_test(test_dashboard_escapes_and_csrf),
+        cmocka_unit_test(test_dashboard_escapes_and_csrf), cmocka_unit_test(test_status_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
