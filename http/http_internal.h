@@ -39,6 +39,7 @@
 #include "http/http_request.h"
 #include "http/http_route.h"
 #include "http/http_server.h"
+#include "http/http_slots.h"
 #include "http/http_stream.h"
 #include "http/http_tasks.h"
 #include "http/http_watch.h"
@@ -63,6 +64,7 @@ struct http_server {
     http_tasks *api;            /* database work of the API (auth, handlers, stream set-up) */
     http_tasks *health;         /* /healthz, with its own connection */
     http_dbpool *health_pool;   /* one connection, used by the one health thread */
+    http_slots *slots;          /* the cluster-wide stream cap (advisory locks) */
     http_owner_streams *owners; /* cfg->max_streams entries */
     pthread_mutex_t owners_lock;
     bool owners_lock_ready;
@@ -100,6 +102,7 @@ typedef struct http_req {
     int status; /* the status queued, 0 = none yet */
     http_stream *stream;
     bool stream_slot; /* counted in metrics.streams_active */
+    int cluster_slot; /* held in server->slots (EXPORTQ_MAX_STREAMS cluster-wide); -1 = none */
     bool stream_gzip;
     int stream_format;   /* export_format negotiated from Accept */
     char filename[EXPORT_KIND_FILENAME_MAX + 1];
@@ -153,6 +156,11 @@ enum MHD_Result http_jobs_create(http_server *s, struct MHD_Connection *c, http_
 enum MHD_Result http_jobs_list(http_server *s, struct MHD_Connection *c, http_req *r);
 /* GET, DELETE /v1/exports/{id} and GET /v1/exports/{id}/download. */
 enum MHD_Result http_jobs_show(http_server *s, struct MHD_Connection *c, http_req *r);
+/* A stream that Prefer: respond-async turns into a job: enqueued for
+ * r->owner (params_json with the owner bound), 202 + Location +
+ * Preference-Applied. `why` goes to the log. */
+enum MHD_Result http_jobs_accept_async(http_server *s, struct MHD_Connection *c, http_req *r, const char *kind,
+                                       const char *params_json, const char *format, const char *why);
 
 /* ---- http_links.c ---- */
 

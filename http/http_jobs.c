@@ -339,3 +339,63 @@ answer:
     free(row);
     return http_respond_problem(c, r, &p);
 }
+
+/* GET /v1/stream/{kind} with Prefer: respond-async that cannot stream now:
+ * the same export as a job (kind, params with the owner bound, the format
+ * Accept chose), answered like POST /v1/exports plus Preference-Applied. */
+enum MHD_Result http_jobs_accept_async(http_server *s, struct MHD_Connection *c, http_req *r, const char *kind,
+                                       const char *params_json, const char *format, const char *why)
+{
+    queue_status_row *row = calloc(1, sizeof *row);
+    PGconn *conn = NULL;
+    http_problem p;
+    long long id = 0;
+    eq_err err;
+    queue_enqueue_req q = {.kind = kind,
+                           .params_json = params_json,
+                           .owner = r->owner,
+                           .format = format,
+                           .allowed_domains = s->cfg->mail_allowed_domains};
+
+    eq_err_clear(&err);
+    if (!row) {
+        http_problem_set(&p, 500, "internal", "out of memory");
+        goto answer;
+    }
+    if (http_dbpool_get(s->pool, &conn, &err) < 0) {
+        http_problem_from_err(&p, r, &err);
+        goto answer;
+    }
+    if (queue_enqueue(conn, &q, &id, &err) < 0) {
+        if (err.code == EQ_ERR_INVALID)
+            http_problem_set(&p, 400, "invalid_request", "%s", err.msg);
+        else
+            http_problem_from_err(&p, r, &err);
+        goto answer;
+    }
+    if (queue_status(conn, id, row, &err) < 0) {
+        http_problem_from_err(&p, r, &err);
+        goto answer;
+    }
+    http_dbpool_put(s->pool, conn);
+    conn = NULL;
+    {
+        char location[64], ctx[EQ_LOGCTX_MAX];
+        json_t *doc = job_json(s, row, &err);
+        const char *hdrs[] = {MHD_HTTP_HEADER_LOCATION, location, "Preference-Applied", "respond-async",
+                              MHD_HTTP_HEADER_VARY, "Prefer", NULL};
+        snprintf(location, sizeof location, "/v1/exports/%lld", id);
+        if (!doc) {
+            http_problem_from_err(&p, r, &err);
+            goto answer;
+        }
+        eq_logctx_format(&(eq_logctx){.job = id, .owner = r->owner, .kind = kind}, ctx, sizeof ctx);
+        eq_info(ctx, "stream became an export job (Prefer: respond-async; %s)", why);
+        free(row);
+        return http_respond_json(c, r, 202, doc, hdrs);
+    }
+answer:
+    http_dbpool_put(s->pool, conn);
+    free(row);
+    return http_respond_problem(c, r, &p);
+}

@@ -244,6 +244,31 @@ bool http_accepts_gzip(const char *ae)
     return star_q > 0.0;
 }
 
+bool http_prefers_async(const char *prefer)
+{
+    static const char want[] = "respond-async";
+    const char *p = prefer;
+    bool quoted = false;
+    if (!prefer)
+        return false;
+    while (*p) {
+        size_t tl;
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        tl = strcspn(p, "=;, \t");
+        if (tl == sizeof want - 1 && strncasecmp(p, want, tl) == 0 && (p[tl] == '\0' || strchr(";, \t", p[tl])))
+            return true;
+        /* on to the next preference: the next comma outside a quoted string */
+        for (p += tl; *p && (quoted || *p != ','); p++) {
+            if (*p == '"')
+                quoted = !quoted;
+            else if (*p == '\\' && quoted && p[1])
+                p++;
+        }
+    }
+    return false;
+}
+
 int http_list_args_parse(const char *limit, const char *cursor, int *out_limit, int64_t *out_cursor,
                          http_problem *p)
 {

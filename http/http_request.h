@@ -73,6 +73,11 @@ int http_bearer_token(const char *authorization, char *out, size_t outsz) EQ_MUS
  * and gzip not explicitly refused with q=0). */
 bool http_accepts_gzip(const char *accept_encoding);
 
+/* True when a Prefer header value (RFC 7240: comma-separated preferences,
+ * each a token with an optional =value and ;parameters, case-insensitive
+ * names) asks for respond-async. NULL is false. */
+bool http_prefers_async(const char *prefer);
+
 /* ?limit= (1..HTTP_LIST_MAX, default HTTP_LIST_DEFAULT) and ?cursor= (an opaque
  * string the previous page returned; here the id to continue below; 0 = start).
  * NULL means absent. */

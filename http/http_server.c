@@ -181,6 +181,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         r->server = s;
         r->conn = c;
+        r->cluster_slot = -1;
         eq_buf_init(&r->body, HTTP_BODY_MAX);
         snprintf(r->method, sizeof r->method, "%s", method ? method : "");
         snprintf(r->path, sizeof r->path, "%s", url ? url : "");
@@ -314,6 +315,8 @@ int http_server_new(const eq_config *cfg, http_server **out, eq_err *err)
     if (http_tasks_new("api", DB_POOL_SIZE, TASK_QUEUE_MAX, &s->api, err) < 0 ||
         http_tasks_new("health", 1, TASK_QUEUE_MAX, &s->health, err) < 0)
         goto fail;
+    if (http_slots_new(cfg->database_url, cfg->max_streams, &s->slots, err) < 0)
+        goto fail;
     s->owners = calloc((size_t)cfg->max_streams, sizeof *s->owners);
     if (!s->owners) {
         eq_fail(err, EQ_ERR_NOMEM, "http server: out of memory");
@@ -399,6 +402,7 @@ void http_server_free(http_server *s)
     http_status_cache_free(s->status_cache);
     http_dbpool_free(s->pool);
     http_dbpool_free(s->health_pool);
+    http_slots_free(s->slots);
     free(s->owners);
     if (s->owners_lock_ready)
         pthread_mutex_destroy(&s->owners_lock);

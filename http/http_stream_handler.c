@@ -6,9 +6,12 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log_ctx.h"
 #include "common/log.h"
+#include "common/pg.h"
+#include "export/export_estimate.h"
 
 typedef struct arg_collect {
     json_t *params;
@@ -90,6 +93,88 @@ void http_stream_release(http_server *s, http_req *r)
         atomic_fetch_sub(&s->metrics.streams_active, 1);
         r->stream_slot = false;
     }
+    if (r->cluster_slot >= 0) {
+        http_slots_put(s->slots, r->cluster_slot);
+        r->cluster_slot = -1;
+    }
+}
+
+/* The stream caps, cheapest first: this process's EXPORTQ_MAX_STREAMS (no
+ * query), the owner's (EXPORTQ_MAX_STREAMS_PER_OWNER, this process), then a
+ * slot of the cluster-wide EXPORTQ_MAX_STREAMS (http_slots.h). 0 when all
+ * are ours (released by http_stream_release); -1 with p set: 429 at a cap,
+ * 503 when the database cannot be asked. */
+static int caps_take(http_server *s, http_req *r, http_problem *p)
+{
+    eq_err err;
+    int rc;
+    eq_err_clear(&err);
+    if (atomic_fetch_add(&s->metrics.streams_active, 1) >= s->cfg->max_streams) {
+        atomic_fetch_sub(&s->metrics.streams_active, 1);
+        atomic_fetch_add(&s->metrics.streams_rejected, 1);
+        return http_problem_set(p, 429, "too_many_streams", "%d streams are running, the most this server allows",
+                                s->cfg->max_streams);
+    }
+    r->stream_slot = true;
+    if (!owner_take(s, r)) {
+        atomic_fetch_add(&s->metrics.streams_rejected, 1);
+        return http_problem_set(p, 429, "too_many_owner_streams",
+                                "%d streams of this owner are running, the most one owner may have",
+                                s->cfg->max_streams_per_owner);
+    }
+    rc = http_slots_take(s->slots, &r->cluster_slot, &err);
+    if (rc < 0) {
+        r->cluster_slot = -1;
+        http_problem_from_err(p, r, &err);
+        return -1;
+    }
+    if (rc == 0) {
+        r->cluster_slot = -1;
+        atomic_fetch_add(&s->metrics.streams_rejected, 1);
+        return http_problem_set(p, 429, "too_many_streams",
+                                "%d streams are running on this cluster, the most it allows", s->cfg->max_streams);
+    }
+    return 0;
+}
+
+/* The planner's row estimate of the stream (export_estimate.h), on the
+ * source database: a pooled connection when it is the queue database, else
+ * one of its own for this question. -1 when it cannot be had (the stream
+ * then goes on as asked). */
+static int estimate_rows(http_server *s, const export_kind *kind, const char *params, const char *owner,
+                         long long *rows)
+{
+    const char *src = s->cfg->source_database_url ? s->cfg->source_database_url : s->cfg->database_url;
+    bool pooled = strcmp(src, s->cfg->database_url) == 0;
+    PGconn *conn = NULL;
+    eq_err err;
+    int rc;
+    eq_err_clear(&err);
+    rc = pooled ? http_dbpool_get(s->pool, &conn, &err) : eq_pg_connect(src, "stream-estimate", &conn, &err);
+    if (rc == 0)
+        rc = export_estimate_rows(conn, kind->function, params, owner, rows, &err);
+    if (pooled)
+        http_dbpool_put(s->pool, conn);
+    else if (conn)
+        PQfinish(conn);
+    if (rc < 0) {
+        char ctx[EQ_LOGCTX_MAX];
+        eq_logctx_format(&(eq_logctx){.owner = owner, .kind = kind->name}, ctx, sizeof ctx);
+        eq_debug(ctx, "no row estimate for Prefer: respond-async: %s", err.msg);
+    }
+    return rc;
+}
+
+/* Prefer: respond-async in any Prefer header of the request. */
+static enum MHD_Result find_prefer(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    bool *found = cls;
+    (void)kind;
+    if (key && strcasecmp(key, "Prefer") == 0 && http_prefers_async(value)) {
+        *found = true;
+        return MHD_NO;
+    }
+    return MHD_YES;
 }
 
 /* gzip when the client asks for it, or when the kind compresses and the
@@ -101,9 +186,12 @@ static bool stream_wants_gzip(const export_kind *kind, struct MHD_Connection *c)
     return ae ? http_accepts_gzip(ae) : kind->options.gzip;
 }
 
-/* First call of a stream: every check, then the source connection. */
+/* First call of a stream: every check, then the source connection. 0: the
+ * stream is open; 1: answered otherwise (Prefer: respond-async made it a
+ * job); -1: p set. */
 static int stream_open(http_server *s, struct MHD_Connection *c, http_req *r, http_problem *p)
 {
+    bool async = false;
     arg_collect a = {.params = json_object(), .p = p};
     export_kind kind;
     PGconn *conn = NULL;
@@ -123,22 +211,12 @@ static int stream_open(http_server *s, struct MHD_Connection *c, http_req *r, ht
     if (a.failed || http_params_validate(a.params, p) < 0)
         goto out;
 
-    /* the cap, before any connection is opened */
-    if (atomic_fetch_add(&s->metrics.streams_active, 1) >= s->cfg->max_streams) {
-        atomic_fetch_sub(&s->metrics.streams_active, 1);
-        atomic_fetch_add(&s->metrics.streams_rejected, 1);
-        http_problem_set(p, 429, "too_many_streams", "%d streams are running, the most this server allows",
-                         s->cfg->max_streams);
+    MHD_get_connection_values(c, MHD_HEADER_KIND, find_prefer, &async);
+
+    /* the caps, before any connection is opened (with Prefer: respond-async,
+     * once the kind and format are known: a refused stream becomes a job) */
+    if (!async && caps_take(s, r, p) < 0)
         goto out;
-    }
-    r->stream_slot = true;
-    if (!owner_take(s, r)) {
-        atomic_fetch_add(&s->metrics.streams_rejected, 1);
-        http_problem_set(p, 429, "too_many_owner_streams",
-                         "%d streams of this owner are running, the most one owner may have",
-                         s->cfg->max_streams_per_owner);
-        goto out;
-    }
 
     if (http_dbpool_get(s->pool, &conn, &err) < 0 || export_kind_get(conn, r->route.kind, &kind, &err) < 0) {
         if (err.code == EQ_ERR_NOT_FOUND || err.code == EQ_ERR_INVALID)
@@ -185,6 +263,34 @@ static int stream_open(http_server *s, struct MHD_Connection *c, http_req *r, ht
     if (!params) {
         http_problem_set(p, 500, "internal", "out of memory");
         goto out;
+    }
+    if (async) {
+        const char *why = NULL;
+        long long rows = 0;
+        if (s->cfg->stream_max_rows > 0 && estimate_rows(s, &kind, params, r->owner, &rows) == 0 &&
+            rows > s->cfg->stream_max_rows)
+            why = "the planner estimates more than EXPORTQ_STREAM_MAX_ROWS rows";
+        else if (caps_take(s, r, p) < 0) {
+            if (p->status != 429)
+                goto out;
+            why = p->code; /* too_many_streams, too_many_owner_streams */
+        }
+        if (why) {
+            char *job_params = NULL;
+            http_stream_release(s, r); /* no slot is kept for a job */
+            if (http_params_bind_owner(a.params, r->owner, p) < 0)
+                goto out;
+            job_params = json_dumps(a.params, JSON_COMPACT);
+            if (!job_params) {
+                http_problem_set(p, 500, "internal", "out of memory");
+                goto out;
+            }
+            (void)http_jobs_accept_async(s, c, r, kind.name, job_params, export_format_name(kind.options.format),
+                                         why);
+            free(job_params);
+            rc = 1;
+            goto out;
+        }
     }
     eq_logctx_format(&(eq_logctx){.owner = r->owner, .kind = kind.name, .format = export_format_name(kind.options.format)},
                      ctx, sizeof ctx);
@@ -238,7 +344,7 @@ static void stream_abandon(http_server *s, http_req *r)
 void http_stream_open(http_server *s, struct MHD_Connection *c, http_req *r)
 {
     http_problem p;
-    if (stream_open(s, c, r, &p) == 0)
+    if (stream_open(s, c, r, &p) >= 0)
         return;
     if (p.status == 429)
         (void)http_respond_429(c, r, p.code, HTTP_RETRY_AFTER_STREAMS, p.message);

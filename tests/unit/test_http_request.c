@@ -210,6 +210,26 @@ static void test_accepts_gzip(void **state)
             fail_msg("Accept-Encoding '%s': want %d", cases[i].ae ? cases[i].ae : "(null)", cases[i].gzip);
 }
 
+static void test_prefers_async(void **state)
+{
+    (void)state;
+    assert_true(http_prefers_async("respond-async"));
+    assert_true(http_prefers_async("Respond-Async"));
+    assert_true(http_prefers_async("wait=10, respond-async"));
+    assert_true(http_prefers_async("respond-async, wait=10"));
+    assert_true(http_prefers_async("  respond-async ; foo=bar"));
+    assert_true(http_prefers_async("return=minimal,respond-async"));
+    assert_true(http_prefers_async("x=\"a,b\", respond-async"));
+    assert_false(http_prefers_async(NULL));
+    assert_false(http_prefers_async(""));
+    assert_false(http_prefers_async("respond-asynchronously"));
+    assert_false(http_prefers_async("no-respond-async"));
+    assert_false(http_prefers_async("return=respond-async"));
+    assert_false(http_prefers_async("x=\"respond-async\""));
+    assert_false(http_prefers_async("x=\", respond-async\""));
+    assert_false(http_prefers_async("wait=5"));
+}
+
 static void test_list_args(void **state)
 {
     int limit;
@@ -289,7 +309,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes),           cmocka_unit_test(test_bodies),
         cmocka_unit_test(test_body_fields_and_owner), cmocka_unit_test(test_body_too_large),
-        cmocka_unit_test(test_bearer),           cmocka_unit_test(test_accepts_gzip),
+        cmocka_unit_test(test_bearer),           cmocka_unit_test(test_accepts_gzip), cmocka_unit_test(test_prefers_async),
         cmocka_unit_test(test_list_args),        cmocka_unit_test(test_problem_json),
         cmocka_unit_test(test_content_disposition), cmocka_unit_test(test_idempotency_key),
     };
