@@ -144,6 +144,8 @@ static const setting settings[] = {
      "worker's Prometheus /metrics address host:port; off when unset"},
     {"EXPORTQ_UPLOAD_MEMORY", T_LONG, OFF(upload_memory), "41943040", 10 * MiB, 65536 * MiB, NULL,
      "bytes for every part buffer of one export; part size and parts in flight adapt"},
+    {"EXPORTQ_EXPORT_PARALLEL", T_INT, OFF(export_parallel), "4", 1, 32, NULL,
+     "source connections one export of a kind with a split function may use at once; 1 = serial"},
     {"EXPORTQ_SMTP_TIMEOUT", T_INT, OFF(smtp_timeout), "120", 5, 3600, NULL,
      "seconds one mail delivery may take in all (connect excepted); the mail lease is longer"},
     {"EXPORTQ_TMPDIR", T_STR, OFF(tmpdir), NULL, 0, 0, NULL,

@@ -76,6 +76,7 @@ typedef struct eq_config {
     char *mail_allowed_domains;/* EXPORTQ_MAIL_ALLOWED_DOMAINS: "a.example,b.example", NULL = any */
     char *metrics_listen;      /* EXPORTQ_METRICS_LISTEN: worker /metrics address, NULL = off */
     long upload_memory;        /* EXPORTQ_UPLOAD_MEMORY: bytes for every part buffer of a job */
+    int export_parallel;       /* EXPORTQ_EXPORT_PARALLEL: range connections of one export (1 = serial) */
     int smtp_timeout;          /* EXPORTQ_SMTP_TIMEOUT: seconds one delivery may take in all */
     char *tmpdir;              /* EXPORTQ_TMPDIR: where xlsx workbooks are built, NULL = $TMPDIR or /tmp */
     char *mail_templates;      /* EXPORTQ_MAIL_TEMPLATES: directory of mail templates, NULL = built-in */

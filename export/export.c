@@ -1,7 +1,9 @@
 /* export.c - see export.h */
 #include "export/export.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/pg.h"
 #include "export/export_output.h"
@@ -10,6 +12,7 @@
 struct export_stream {
     PGconn *conn;
     bool own_conn;
+    bool in_txn; /* a snapshot was imported: the transaction ends at close */
     export_source *src;
     export_output *output;
     export_columns cols; /* xlsx: the columns' names and types */
@@ -31,6 +34,24 @@ static int build_statement(export_stream *x, const export_spec *spec, char **sql
     return rc;
 }
 
+/* A parallel range: the coordinator's snapshot, imported before the COPY. */
+static int import_snapshot(export_stream *x, const char *snapshot, eq_err *err)
+{
+    char *lit, sql[128];
+    size_t n = strlen(snapshot);
+    if (n == 0 || n > 63 || strspn(snapshot, "0123456789ABCDEFabcdef-") != n)
+        return eq_fail(err, EQ_ERR_INVALID, "export: malformed snapshot name");
+    if (eq_pg_exec(x->conn, "export: BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL, NULL,
+                   err) < 0)
+        return -1;
+    x->in_txn = true;
+    if (!(lit = PQescapeLiteral(x->conn, snapshot, n)))
+        return eq_pg_fail(x->conn, NULL, "export: quoting the snapshot", err);
+    snprintf(sql, sizeof sql, "SET TRANSACTION SNAPSHOT %s", lit);
+    PQfreemem(lit);
+    return eq_pg_exec(x->conn, "export: importing the snapshot", sql, 0, NULL, NULL, err);
+}
+
 /* The output chain the format and the kind's options ask for. */
 static int build_chain(export_stream *x, const export_spec *spec, export_sink_fn sink, void *sink_ctx,
                        eq_err *err)
@@ -46,8 +67,8 @@ int export_open(const export_spec *spec, export_sink_fn sink, void *sink_ctx, ex
     *out = NULL;
     if (!spec->function || !*spec->function)
         return eq_fail(err, EQ_ERR_INVALID, "export: the kind has no function");
-    if (spec->snapshot)
-        return eq_fail(err, EQ_ERR_INVALID, "export: snapshots are not supported yet");
+    if (spec->snapshot && spec->options.format == EXPORT_FORMAT_XLSX)
+        return eq_fail(err, EQ_ERR_INVALID, "export: xlsx ranges are not supported (the workbook is one file)");
     if (!spec->conn && !spec->source_url)
         return eq_fail(err, EQ_ERR_CONFIG, "export: no source database");
     x = calloc(1, sizeof *x);
@@ -60,7 +81,7 @@ int export_open(const export_spec *spec, export_sink_fn sink, void *sink_ctx, ex
             goto fail;
         x->own_conn = true;
     }
-    if (build_statement(x, spec, &sql, err) < 0 || build_chain(x, spec, sink, sink_ctx, err) < 0 ||
+    if ((spec->snapshot && import_snapshot(x, spec->snapshot, err) < 0) || build_statement(x, spec, &sql, err) < 0 || build_chain(x, spec, sink, sink_ctx, err) < 0 ||
         export_source_start(x->conn, sql, &x->src, err) < 0)
         goto fail;
     /* only csv and tsv have a header line in the COPY output */
@@ -170,6 +191,11 @@ void export_close(export_stream *x)
     export_source_free(x->src); /* cancels and drains an unfinished COPY */
     export_output_free(x->output); /* removes an xlsx temporary file */
     export_columns_cleanup(&x->cols);
+    if (x->in_txn && !x->own_conn && PQstatus(x->conn) == CONNECTION_OK &&
+        PQtransactionStatus(x->conn) != PQTRANS_IDLE) {
+        PGresult *r = PQexec(x->conn, "ROLLBACK"); /* read only: nothing to commit */
+        PQclear(r);
+    }
     if (x->own_conn)
         PQfinish(x->conn);
     free(x);

@@ -28,10 +28,12 @@
  *   (export.c: build_statement / build_chain). xlsx is built in a temporary
  *   file while the COPY runs; after it, export_next hands the file to the sink
  *   one piece per call (EXPORT_READY) before EXPORT_DONE;
- * - parallel ranges sharing a snapshot: spec->snapshot (NULL today) names an
- *   exported snapshot; export_open on each range's connection will import it
- *   before the COPY, so k ranges are k export_open calls with the same spec
- *   but different params, stitched by the caller in order.
+ * - parallel ranges sharing a snapshot (export_split.h): spec->snapshot names
+ *   an exported snapshot; export_open on each range's connection imports it
+ *   (BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION
+ *   SNAPSHOT) before the COPY, and export_close ends that transaction. k
+ *   ranges are k export_open calls with the same spec but the range's params
+ *   (and, after the first, header and bom off), stitched by the caller in order.
  *
  * Ownership: the stream borrows spec->conn (never PQfinish'es it; export_close
  * leaves it idle and reusable, cancelling an unfinished COPY) or, when
@@ -61,7 +63,7 @@ typedef struct export_spec {
                                 sets options.format to the format of this export */
     const char *params_json; /* the caller's parameters, a JSON object text; NULL = {} */
     const char *owner;       /* bound as params.owner; NULL or "" = no owner */
-    const char *snapshot;    /* reserved for parallel ranges (must be NULL today) */
+    const char *snapshot;    /* a parallel range: the exported snapshot to import; NULL = none */
     const char *tmpdir;      /* xlsx: where the workbook is built (EXPORTQ_TMPDIR); NULL = $TMPDIR */
 } export_spec;
 

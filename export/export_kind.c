@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/pg.h"
+#include "export/export_split.h"
 
 bool export_kind_name_valid(const char *name)
 {
@@ -36,6 +37,7 @@ void export_options_default(export_options *o)
     o->format = EXPORT_FORMAT_CSV;
     o->formats = EXPORT_FORMATS_ALL;
     o->has_webhook = false;
+    o->split[0] = '\0';
 }
 
 /* "formats": a non-empty JSON array of known format names. */
@@ -123,6 +125,12 @@ int export_options_parse(const char *json, export_options *o, eq_err *err)
         } else if (strcmp(key, "formats") == 0) {
             if (opt_formats(v, &o->formats, err) < 0)
                 goto fail;
+        } else if (strcmp(key, "split") == 0) {
+            if (!json_is_string(v) || !export_split_name_valid(json_string_value(v))) {
+                eq_fail(err, EQ_ERR_INVALID, "kind option \"split\" must be schema.function (lower case)");
+                goto fail;
+            }
+            snprintf(o->split, sizeof o->split, "%s", json_string_value(v));
         } else if (strcmp(key, "webhook_url") == 0) {
             if (opt_webhook(v, err) < 0)
                 goto fail;
@@ -130,7 +138,7 @@ int export_options_parse(const char *json, export_options *o, eq_err *err)
         } else {
             eq_fail(err, EQ_ERR_INVALID,
                     "unknown kind option \"%.64s\" (known: gzip, gzip_level, bom, formula_guard, header, format, formats, "
-                    "webhook_url)", key);
+                    "webhook_url, split)", key);
             goto fail;
         }
     }

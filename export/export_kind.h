@@ -43,6 +43,8 @@ typedef struct export_options {
                              sets it to the format of this run (the job's, the Accept's) */
     unsigned formats;   /* "formats": the allowed formats, a set (default: all) */
     bool has_webhook;   /* "webhook_url": the kind's own webhook receiver (read by the queue) */
+    char split[128];    /* "split": "schema.fn" naming the ranges of a parallel export; "" = none
+                           (export_split.h) */
 } export_options;
 
 #define EXPORT_WEBHOOK_URL_MAX 2048

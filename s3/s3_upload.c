@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <poll.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,60 +22,8 @@
 #include "common/hex.h"
 #include "common/log.h"
 #include "s3/s3_request.h"
+#include "s3/s3_upload_int.h"
 #include "s3/s3_xml.h"
-
-#define DEFAULT_CONTENT_TYPE "text/csv; charset=utf-8"
-#define S3_ABORT_ATTEMPTS 3
-#define ETAG_MAX 48
-
-typedef enum part_state { PART_FREE = 0, PART_FILLING, PART_READY, PART_SENDING, PART_BACKOFF } part_state;
-
-typedef struct part {
-    part_state state;
-    unsigned number;     /* 1-based S3 part number */
-    unsigned char *data; /* cap bytes, grown lazily to the part size */
-    size_t len, cap, target;
-    EVP_MD_CTX *sha, *md5;
-    char sha_hex[65];
-    char md5_b64[25];
-    char md5_hex[33];
-    int attempts;
-    long long retry_at_ms;
-    char number_str[16];
-    sigv4_kv query[2];
-    sigv4_kv headers[1];
-    s3_req_spec spec;
-    s3_request req;
-    bool on_multi;
-} part;
-
-struct s3_upload {
-    s3_client *client; /* borrowed */
-    char *key, *content_type, *content_encoding;
-    size_t first_part_size;
-    size_t memory; /* every part buffer together stays within this */
-    int max_in_flight;
-    int npool;
-    part *pool;
-    part *filling;
-    CURLM *multi;
-    char upload_id[512];
-    bool created, failed, finished, aborted, single_put;
-    bool completing; /* Complete (or the single PutObject) was sent: the object may exist */
-    eq_err failure;
-    char (*etags)[ETAG_MAX];
-    unsigned etags_cap;
-    unsigned next_number; /* number of the next part to cut */
-    unsigned sending;
-    s3_upload_created_cb on_created;
-    void *on_created_ud;
-    s3_tick_fn tick;
-    void *tick_ud;
-    s3_upload_stats stats;
-    char ctx[160]; /* log context */
-};
-
-static int fail_sticky(s3_upload *up, const eq_err *e, eq_err *err);
 
 s3_part_plan s3_upload_plan(size_t first_part_size, size_t memory, int max_in_flight, unsigned number)
 {
@@ -116,7 +65,7 @@ static size_t part_size_for(const s3_upload *up, unsigned number)
 
 /* Part buffers come straight from mmap so that a freed one goes back to the
  * system at once (malloc may keep big freed blocks): RSS follows the budget. */
-static void buffer_release(part *p)
+void s3u_buffer_release(part *p)
 {
     if (p->data)
         munmap(p->data, p->cap);
@@ -124,7 +73,7 @@ static void buffer_release(part *p)
     p->cap = 0;
 }
 
-static int buffer_get(part *p, size_t size)
+int s3u_buffer_get(part *p, size_t size)
 {
     void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
@@ -154,10 +103,10 @@ static int run_tick(s3_upload *up, eq_err *err)
     if (up->tick(up->tick_ud, &e) == 0)
         return 0;
     e.retryable = false;
-    return fail_sticky(up, &e, err);
+    return s3u_fail_sticky(up, &e, err);
 }
 
-static int fail_sticky(s3_upload *up, const eq_err *e, eq_err *err)
+int s3u_fail_sticky(s3_upload *up, const eq_err *e, eq_err *err)
 {
     if (!up->failed) {
         up->failed = true;
@@ -226,10 +175,11 @@ void s3_upload_free(s3_upload *up)
         s3_request_cleanup(&p->req);
         EVP_MD_CTX_free(p->sha);
         EVP_MD_CTX_free(p->md5);
-        buffer_release(p);
+        s3u_buffer_release(p);
     }
     if (up->multi)
         curl_multi_cleanup(up->multi);
+    s3u_lanes_free(up);
     free(up->pool);
     free(up->etags);
     free(up->key);
@@ -290,7 +240,7 @@ void s3_upload_get_stats(const s3_upload *up, s3_upload_stats *out)
 }
 
 /* After any buffer change: the peak of memory held by part buffers. */
-static void note_buffers(s3_upload *up)
+void s3u_note_buffers(s3_upload *up)
 {
     size_t n = 0;
     for (int i = 0; i < up->npool; i++)
@@ -315,16 +265,13 @@ bool s3_upload_writable(const s3_upload *up)
            busy_bytes(up) + part_size_for(up, up->next_number) <= up->memory;
 }
 
-/* FREE -> FILLING: number, buffer sized for it, digests reset */
-static int start_filling(s3_upload *up, part *p, eq_err *err)
+/* FREE -> FILLING: part `number`, a buffer of `target` bytes (within the
+ * budget), digests reset. */
+int s3u_part_begin(s3_upload *up, part *p, unsigned number, size_t target, eq_err *err)
 {
-    size_t target;
-    if (up->next_number > S3_MAX_PARTS)
-        return eq_fail(err, EQ_ERR_LIMIT, "s3 upload %s: more than %d parts", up->key, S3_MAX_PARTS);
-    target = part_size_for(up, up->next_number);
     if (p->cap != target) {
         size_t held = 0;
-        buffer_release(p);
+        s3u_buffer_release(p);
         /* give back idle buffers until the new one fits in the budget */
         for (int i = 0; i < up->npool; i++)
             held += up->pool[i].cap;
@@ -332,31 +279,50 @@ static int start_filling(s3_upload *up, part *p, eq_err *err)
             part *o = &up->pool[i];
             if (o->state == PART_FREE && o->cap) {
                 held -= o->cap;
-                buffer_release(o);
+                s3u_buffer_release(o);
             }
         }
         if (held + target > up->memory)
             return eq_fail(err, EQ_ERR_LIMIT, "s3 upload %s: a %zu-byte part does not fit in the upload memory "
                                               "(%zu bytes) beside the parts in flight", up->key, target, up->memory);
-        if (buffer_get(p, target) < 0)
+        if (s3u_buffer_get(p, target) < 0)
             return eq_fail(err, EQ_ERR_NOMEM, "s3 upload: cannot allocate a %zu-byte part buffer", target);
-        note_buffers(up);
+        s3u_note_buffers(up);
     }
-    if ((!p->sha && !(p->sha = EVP_MD_CTX_new())) || (!p->md5 && !(p->md5 = EVP_MD_CTX_new())) ||
-        !EVP_DigestInit_ex(p->sha, EVP_sha256(), NULL) || !EVP_DigestInit_ex(p->md5, EVP_md5(), NULL))
-        return eq_fail(err, EQ_ERR_NOMEM, "s3 upload: cannot set up digests");
-    p->number = up->next_number++;
+    if (s3u_digest_restart(p, err) < 0)
+        return -1;
+    p->number = number;
     p->target = target;
     p->len = 0;
     p->attempts = 0;
+    p->lane = -1;
     p->state = PART_FILLING;
-    up->filling = p;
     up->stats.parts_started++;
     return 0;
 }
 
+int s3u_digest_restart(part *p, eq_err *err)
+{
+    if ((!p->sha && !(p->sha = EVP_MD_CTX_new())) || (!p->md5 && !(p->md5 = EVP_MD_CTX_new())) ||
+        !EVP_DigestInit_ex(p->sha, EVP_sha256(), NULL) || !EVP_DigestInit_ex(p->md5, EVP_md5(), NULL))
+        return eq_fail(err, EQ_ERR_NOMEM, "s3 upload: cannot set up digests");
+    return 0;
+}
+
+/* The next part of the one ordered stream. */
+static int start_filling(s3_upload *up, part *p, eq_err *err)
+{
+    if (up->next_number > S3_MAX_PARTS)
+        return eq_fail(err, EQ_ERR_LIMIT, "s3 upload %s: more than %d parts", up->key, S3_MAX_PARTS);
+    if (s3u_part_begin(up, p, up->next_number, part_size_for(up, up->next_number), err) < 0)
+        return -1;
+    up->next_number++;
+    up->filling = p;
+    return 0;
+}
+
 /* FILLING -> READY: final digests */
-static int seal(s3_upload *up, part *p, eq_err *err)
+int s3u_seal(s3_upload *up, part *p, eq_err *err)
 {
     unsigned char md[32];
     unsigned int n = 0;
@@ -488,7 +454,7 @@ static int reap(s3_upload *up, eq_err *err)
         eq_err_clear(&e);
         if (s3_request_result(&p->req, cc, &e) == 0) {
             if (store_etag(up, p, &e) < 0)
-                return fail_sticky(up, &e, err);
+                return s3u_fail_sticky(up, &e, err);
             up->stats.parts_done++;
             up->stats.bytes_sent += p->len;
             record_latency(up, p->req.easy);
@@ -501,7 +467,7 @@ static int reap(s3_upload *up, eq_err *err)
             if (p->attempts > 1)
                 eq_err_context(&e, "after %d attempts", p->attempts);
             eq_error(ctx, "%s", e.msg);
-            return fail_sticky(up, &e, err);
+            return s3u_fail_sticky(up, &e, err);
         }
         p->state = PART_BACKOFF;
         p->retry_at_ms = eq_now_ms() + s3_client_backoff_ms(up->client, p->attempts + 1);
@@ -512,7 +478,7 @@ static int reap(s3_upload *up, eq_err *err)
 }
 
 /* Starts what can start: due retries first, then ready parts, lowest number first. */
-static int pump(s3_upload *up, eq_err *err)
+int s3u_pump(s3_upload *up, eq_err *err)
 {
     long long now = eq_now_ms();
     int running;
@@ -533,14 +499,14 @@ static int pump(s3_upload *up, eq_err *err)
         if (!best)
             break;
         if (!up->created && create_upload(up, err) < 0)
-            return fail_sticky(up, err, err);
+            return s3u_fail_sticky(up, err, err);
         if (send_part(up, best, err) < 0)
-            return fail_sticky(up, err, err);
+            return s3u_fail_sticky(up, err, err);
     }
     if ((mc = curl_multi_perform(up->multi, &running)) != CURLM_OK) {
         eq_err e;
         eq_fail(&e, EQ_ERR_S3, "s3 upload: %s", curl_multi_strerror(mc));
-        return fail_sticky(up, &e, err);
+        return s3u_fail_sticky(up, &e, err);
     }
     return reap(up, err);
 }
@@ -564,7 +530,7 @@ int s3_upload_write(s3_upload *up, const void *data, size_t len, eq_err *err)
                                "s3 upload %s: no free part buffer (check s3_upload_writable, split writes)",
                                up->key);
             if (start_filling(up, p, err) < 0)
-                return fail_sticky(up, err, err);
+                return s3u_fail_sticky(up, err, err);
         }
         n = p->target - p->len;
         if (n > len)
@@ -572,30 +538,37 @@ int s3_upload_write(s3_upload *up, const void *data, size_t len, eq_err *err)
         memcpy(p->data + p->len, d, n);
         if (!EVP_DigestUpdate(p->sha, d, n) || !EVP_DigestUpdate(p->md5, d, n)) {
             eq_fail(err, EQ_ERR_S3, "s3 upload: digest update failed");
-            return fail_sticky(up, err, err);
+            return s3u_fail_sticky(up, err, err);
         }
         p->len += n;
         d += n;
         len -= n;
         up->stats.bytes_written += n;
         if (p->len == p->target) {
-            if (seal(up, p, err) < 0)
-                return fail_sticky(up, err, err);
-            if (pump(up, err) < 0)
+            if (s3u_seal(up, p, err) < 0)
+                return s3u_fail_sticky(up, err, err);
+            if (s3u_pump(up, err) < 0)
                 return -1;
         }
     }
     return 0;
 }
 
-int s3_upload_wait(s3_upload *up, int extra_fd, short extra_events, int timeout_ms, eq_err *err)
+int s3_upload_wait_fds(s3_upload *up, struct pollfd *fds, int nfds, int timeout_ms, eq_err *err)
 {
-    struct curl_waitfd wfd = {.fd = extra_fd, .events = extra_events, .revents = 0};
+    struct curl_waitfd wfd[S3_WAIT_FDS_MAX];
     long long now, next = -1;
-    int numfds = 0, t = timeout_ms < 0 ? 0 : timeout_ms;
+    int numfds = 0, ready = 0, t = timeout_ms < 0 ? 0 : timeout_ms;
     CURLMcode mc;
 
-    if (pump(up, err) < 0)
+    if (nfds < 0 || nfds > S3_WAIT_FDS_MAX)
+        return eq_fail(err, EQ_ERR_INVALID, "s3 upload: %d descriptors to wait on (at most %d)", nfds,
+                       S3_WAIT_FDS_MAX);
+    for (int i = 0; i < nfds; i++) {
+        wfd[i] = (struct curl_waitfd){.fd = fds[i].fd, .events = fds[i].events, .revents = 0};
+        fds[i].revents = 0;
+    }
+    if (s3u_pump(up, err) < 0)
         return -1;
     now = eq_now_ms();
     for (int i = 0; i < up->npool; i++)
@@ -603,32 +576,47 @@ int s3_upload_wait(s3_upload *up, int extra_fd, short extra_events, int timeout_
             next = up->pool[i].retry_at_ms;
     if (next >= 0 && next - now < t)
         t = next - now < 0 ? 0 : (int)(next - now);
-    if (t > 0 || extra_fd >= 0) {
-        mc = curl_multi_poll(up->multi, extra_fd >= 0 ? &wfd : NULL, extra_fd >= 0 ? 1 : 0, t, &numfds);
+    if (t > 0 || nfds > 0) {
+        mc = curl_multi_poll(up->multi, nfds > 0 ? wfd : NULL, (unsigned)nfds, t, &numfds);
         if (mc != CURLM_OK) {
             eq_err e;
             eq_fail(&e, EQ_ERR_S3, "s3 upload: %s", curl_multi_strerror(mc));
-            return fail_sticky(up, &e, err);
+            return s3u_fail_sticky(up, &e, err);
         }
     }
-    if (pump(up, err) < 0)
+    if (s3u_pump(up, err) < 0)
         return -1;
-    return wfd.revents ? 1 : 0;
+    for (int i = 0; i < nfds; i++) {
+        fds[i].revents = wfd[i].revents;
+        ready += wfd[i].revents != 0;
+    }
+    return ready;
+}
+
+int s3_upload_wait(s3_upload *up, int extra_fd, short extra_events, int timeout_ms, eq_err *err)
+{
+    struct pollfd p = {.fd = extra_fd, .events = extra_events, .revents = 0};
+    int r = s3_upload_wait_fds(up, &p, extra_fd >= 0 ? 1 : 0, timeout_ms, err);
+    return r < 0 ? -1 : r > 0 ? 1 : 0;
 }
 
 /* The ETag S3 gives a completed multipart object: MD5 of the parts' binary
- * MD5s, "-", the part count. Part ETags are the parts' MD5 in hex. */
-static int multipart_etag(const s3_upload *up, unsigned parts, char *out, size_t outsz)
+ * MD5s, "-", the part count. Part ETags are the parts' MD5 in hex. Numbers
+ * 1..`highest`; with lanes, the numbers no part was sent under are skipped. */
+static int multipart_etag(const s3_upload *up, unsigned highest, char *out, size_t outsz)
 {
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
+    unsigned mdlen = 0, parts = 0;
     int rc = -1;
     if (!c || !EVP_DigestInit_ex(c, EVP_md5(), NULL))
         goto out;
-    for (unsigned i = 0; i < parts; i++) {
+    for (unsigned i = 0; i < highest && i < up->etags_cap; i++) {
         unsigned char bin[16];
         const char *hex = up->etags[i];
+        if (up->lanes && !hex[0])
+            continue;
+        parts++;
         if (strlen(hex) != 32)
             goto out;
         for (int j = 0; j < 16; j++) {
@@ -688,7 +676,8 @@ static int complete_upload(s3_upload *up, eq_err *err)
     s3_request r;
     sigv4_kv q[] = {{"uploadId", up->upload_id}};
     sigv4_kv hs[] = {{"Content-Type", "application/xml"}};
-    unsigned parts = up->next_number - 1;
+    /* with lanes, part numbers have gaps (each range has its own block) */
+    unsigned parts = up->lanes ? up->etags_cap : up->next_number - 1, listed = 0;
     int rc = -1;
 
     eq_buf_init(&xml, (size_t)S3_MAX_PARTS * 128 + 256);
@@ -696,6 +685,8 @@ static int complete_upload(s3_upload *up, eq_err *err)
     if (eq_buf_puts(&xml, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">", err) < 0)
         goto fail;
     for (unsigned i = 0; i < parts; i++) {
+        if (up->lanes && !up->etags[i][0])
+            continue;
         if (i >= up->etags_cap || !up->etags[i][0]) {
             eq_fail(err, EQ_ERR_S3, "s3 upload %s: part %u has no ETag", up->key, i + 1);
             goto fail;
@@ -703,6 +694,12 @@ static int complete_upload(s3_upload *up, eq_err *err)
         if (eq_buf_printf(&xml, err, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>", i + 1,
                           up->etags[i]) < 0)
             goto fail;
+        listed++;
+    }
+    if (listed != up->stats.parts_done) {
+        eq_fail(err, EQ_ERR_S3, "s3 upload %s: %u parts acknowledged, %u with an ETag", up->key, up->stats.parts_done,
+                listed);
+        goto fail;
     }
     if (eq_buf_puts(&xml, "</CompleteMultipartUpload>", err) < 0)
         goto fail;
@@ -727,7 +724,7 @@ fail:
 
 /* The whole object in one PutObject (p NULL: an empty object), with the
  * digests of the part and the caller's tick while it blocks. */
-static int put_single(s3_upload *up, part *p, eq_err *err)
+int s3u_put_single(s3_upload *up, part *p, eq_err *err)
 {
     char sha[65], md5[25];
     sigv4_kv hs[3];
@@ -735,7 +732,7 @@ static int put_single(s3_upload *up, part *p, eq_err *err)
     s3_request r;
     int rc;
     if (p) {
-        if (seal(up, p, err) < 0)
+        if (s3u_seal(up, p, err) < 0)
             return -1;
         memcpy(sha, p->sha_hex, sizeof sha);
         memcpy(md5, p->md5_b64, sizeof md5);
@@ -756,7 +753,7 @@ static int put_single(s3_upload *up, part *p, eq_err *err)
     return rc;
 }
 
-static bool busy(const s3_upload *up)
+bool s3u_busy(const s3_upload *up)
 {
     for (int i = 0; i < up->npool; i++) {
         part_state s = up->pool[i].state;
@@ -774,11 +771,21 @@ int s3_upload_finish(s3_upload *up, eq_err *err)
         return 0;
     if (up->aborted)
         return eq_fail(err, EQ_ERR_INVALID, "s3 upload %s: finish after abort", up->key);
-    if (!up->created && up->stats.parts_started <= 1 && !busy(up)) {
+    if (up->lanes) {
+        bool single = false;
+        if (s3u_lanes_finish(up, &single, err) < 0)
+            return s3u_fail_sticky(up, err, err);
+        if (single) {
+            up->single_put = true;
+            up->finished = true;
+            eq_info(up->ctx, "uploaded with one PutObject (%llu bytes)", (unsigned long long)up->stats.bytes_sent);
+            return 0;
+        }
+    } else if (!up->created && up->stats.parts_started <= 1 && !s3u_busy(up)) {
         /* everything fit in one part (or nothing was written): one PutObject */
         part *p = up->filling;
-        if (put_single(up, p, err) < 0)
-            return fail_sticky(up, err, err);
+        if (s3u_put_single(up, p, err) < 0)
+            return s3u_fail_sticky(up, err, err);
         if (p) {
             p->state = PART_FREE;
             up->filling = NULL;
@@ -790,9 +797,11 @@ int s3_upload_finish(s3_upload *up, eq_err *err)
         eq_info(up->ctx, "uploaded with one PutObject (%llu bytes)", (unsigned long long)up->stats.bytes_sent);
         return 0;
     }
-    if (up->filling && up->filling->len > 0) {
-        if (seal(up, up->filling, err) < 0)
-            return fail_sticky(up, err, err);
+    if (up->lanes) {
+        /* the lanes sealed their last parts */
+    } else if (up->filling && up->filling->len > 0) {
+        if (s3u_seal(up, up->filling, err) < 0)
+            return s3u_fail_sticky(up, err, err);
     } else if (up->filling) {
         up->filling->state = PART_FREE; /* an empty trailing part is not sent */
         up->filling = NULL;
@@ -800,11 +809,11 @@ int s3_upload_finish(s3_upload *up, eq_err *err)
         up->stats.parts_started--;
     }
     /* the caller's heartbeat goes on while the last parts and the Complete are on the wire */
-    while (busy(up))
+    while (s3u_busy(up))
         if (s3_upload_wait(up, -1, 0, S3_TICK_MS, err) < 0 || run_tick(up, err) < 0)
             return -1;
     if (complete_upload(up, err) < 0)
-        return fail_sticky(up, err, err);
+        return s3u_fail_sticky(up, err, err);
     up->finished = true;
     eq_info(up->ctx, "multipart upload completed: %u parts, %llu bytes, %u retries", up->stats.parts_done,
             (unsigned long long)up->stats.bytes_sent, up->stats.retries);

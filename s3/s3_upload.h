@@ -120,6 +120,49 @@ int s3_upload_finish(s3_upload *up, eq_err *err) EQ_MUST;
  * err may be NULL) when the abort itself failed. */
 int s3_upload_abort(s3_upload *up, eq_err *err);
 
+/* ---- parallel ranges ("lanes"): one object from several ordered streams ----
+ *
+ * An export split into k ranges writes each range into its own lane, all of
+ * them at once, and the object is their concatenation in range order. Each
+ * lane has its own block of S3_MAX_PARTS / k part numbers (S3 accepts gaps),
+ * so lanes upload their parts independently. Every part but the last must be
+ * >= 5 MiB: a range's first part (its head, 5 MiB) is HELD until the range
+ * before it has ended; then the previous range's short last part (the carry,
+ * < 5 MiB; it may span several small ranges) is put in front of it and the
+ * result is sent under the head's number. The last carry is the object's last
+ * part (or, when nothing else was sent, one PutObject).
+ *
+ * Memory: every lane's buffers (head, the part filling, its parts in flight,
+ * its held last part) stay within upload memory / active lanes, and lane i may
+ * open only while fewer than `active` lanes from the oldest unsettled one on
+ * hold buffers: whatever k, all buffers stay within the upload memory.
+ *
+ *   s3_upload_set_lanes(up, k, active, &err);       // before any write
+ *   s3_upload_lane_open(up, i, &err) when s3_upload_lane_can_open(up, i), in order
+ *   s3_upload_lane_write(up, i, data, len, &n, &err)  // takes n <= len bytes; 0 = wait
+ *   s3_upload_lane_close(up, i, &err)                // the range ended
+ *   s3_upload_finish(up, &err)                       // every lane closed
+ *
+ * s3_upload_write() must not be used on an upload with lanes. */
+
+/* The most lanes that fit in `memory` (each needs a head and a part: 2 x 5 MiB). */
+unsigned s3_upload_max_lanes(size_t memory);
+#define S3_MAX_LANES 1000 /* ranges of one upload at most (10 part numbers each) */
+int s3_upload_set_lanes(s3_upload *up, unsigned nranges, unsigned active, eq_err *err) EQ_MUST;
+bool s3_upload_lane_can_open(const s3_upload *up, unsigned i);
+int s3_upload_lane_open(s3_upload *up, unsigned i, eq_err *err) EQ_MUST;
+/* Copies up to `len` bytes into lane i without blocking; *taken says how many
+ * (0 when every buffer the lane may use is full or in flight: wait). */
+int s3_upload_lane_write(s3_upload *up, unsigned i, const void *data, size_t len, size_t *taken,
+                         eq_err *err) EQ_MUST;
+int s3_upload_lane_close(s3_upload *up, unsigned i, eq_err *err) EQ_MUST;
+
+/* s3_upload_wait() for several descriptors (at most S3_WAIT_FDS_MAX): sets
+ * each revents; returns how many are ready, or -1. */
+#define S3_WAIT_FDS_MAX 32
+struct pollfd;
+int s3_upload_wait_fds(s3_upload *up, struct pollfd *fds, int nfds, int timeout_ms, eq_err *err) EQ_MUST;
+
 /* The multipart upload id: NULL until CreateMultipartUpload succeeded (and
  * for an object sent as one PutObject). */
 const char *s3_upload_id(const s3_upload *up);

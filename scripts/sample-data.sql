@@ -100,5 +100,64 @@ LANGUAGE sql STABLE AS $$
      ORDER BY app.activity_ts(a.data) DESC, a.id DESC
 $$;
 
+-- The split function of the kind (parallel export, DESIGN.md "Parallel
+-- export"): at most n parameter objects, newest range first (the export's
+-- order), such that the export equals the concatenation of
+-- app.export_user_activity(params || p_i). What makes it correct:
+--   - the ranges are on the ORDER BY key (app.activity_ts(data)), half-open
+--     (since inclusive, until exclusive) and adjacent: range i+1's until is
+--     range i's since, so every row is in exactly one range, and rows with the
+--     same key (ties, ordered among themselves by id) are in the same range;
+--   - the first range has no upper bound of its own and the last no lower bound
+--     (the caller's since/until, when given, stay: p_i only replaces the keys
+--     it returns), so nothing falls outside;
+--   - rows whose key is NULL sort first and match no range: when the owner has
+--     any (the expression index answers that), no ranges: a serial export;
+--   - bounds are written in UTC with microseconds, so they read back exactly.
+-- The bounds are percentiles of a sample (TABLESAMPLE SYSTEM, ~10,000 rows of
+-- the table) of the owner's keys: cheap, and roughly equal ranges. Each range
+-- is answered by the expression index (user_id, activity_ts DESC, id DESC).
+-- No sampled row, or a single distinct key: no ranges (a serial export).
+-- VOLATILE: the sample differs per call (it runs once per export).
+CREATE OR REPLACE FUNCTION app.split_user_activity(params jsonb, n integer) RETURNS SETOF jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    total float8;
+    pct float8;
+    b timestamptz[];
+    k integer;
+BEGIN
+    IF n IS NULL OR n < 2 OR params ->> 'owner' IS NULL THEN
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM app.activity a
+                WHERE a.user_id = params ->> 'owner' AND app.activity_ts(a.data) IS NULL) THEN
+        RETURN;
+    END IF;
+    -- rows in the table: the planner's count, or (never analysed) its size / ~200 bytes a row
+    SELECT greatest(c.reltuples, pg_catalog.pg_relation_size(c.oid) / 200.0, 1) INTO total
+      FROM pg_catalog.pg_class c WHERE c.oid = 'app.activity'::regclass;
+    pct := least(100, greatest(0.1, 100 * 10000 / total));
+    SELECT array_agg(q.v ORDER BY q.v DESC) INTO b
+      FROM (SELECT DISTINCT unnest(percentile_disc(ARRAY(SELECT i::float8 / n FROM generate_series(1, n - 1) i))
+                                   WITHIN GROUP (ORDER BY app.activity_ts(a.data))) AS v
+              FROM app.activity AS a TABLESAMPLE SYSTEM (pct)
+             WHERE a.user_id = params ->> 'owner'
+               AND app.activity_ts(a.data) IS NOT NULL
+               AND (params ->> 'since' IS NULL OR app.activity_ts(a.data) >= (params ->> 'since')::timestamptz)
+               AND (params ->> 'until' IS NULL OR app.activity_ts(a.data) < (params ->> 'until')::timestamptz)) AS q
+     WHERE q.v IS NOT NULL;
+    k := coalesce(array_length(b, 1), 0);
+    IF k = 0 THEN
+        RETURN;
+    END IF;
+    RETURN NEXT jsonb_build_object('since', to_char(b[1] AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'));
+    FOR i IN 2..k LOOP
+        RETURN NEXT jsonb_build_object('since', to_char(b[i] AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                                       'until', to_char(b[i - 1] AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'));
+    END LOOP;
+    RETURN NEXT jsonb_build_object('until', to_char(b[k] AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'));
+END $$;
+
 SELECT exportq.define_kind('user_activity', 'app.export_user_activity', 'activity.csv',
-                           '{"formula_guard": true, "bom": false}');
+                           '{"formula_guard": true, "bom": false, "split": "app.split_user_activity"}');

@@ -19,6 +19,7 @@
 #include "queue/queue_object.h"
 #include "s3/s3_presign.h"
 #include "s3/s3_upload.h"
+#include "worker/job_parallel.h"
 #include "worker/worker_metrics.h"
 
 #define HEARTBEAT_MS 1000        /* progress is recorded at most once a second */
@@ -33,6 +34,7 @@ typedef struct run_state {
     queue_job *job;
     char logctx[EQ_LOGCTX_MAX];
     export_stream *x;
+    job_parallel *par; /* the ranges of a parallel export; NULL = serial (x) */
     s3_upload *up;
     long long next_hb_ms;
     long long last_hb_ok_ms;
@@ -42,12 +44,12 @@ typedef struct run_state {
 
 static uint64_t rows_so_far(const run_state *rs)
 {
-    return export_rows(rs->x);
+    return rs->par ? job_parallel_rows(rs->par) : export_rows(rs->x);
 }
 
 static uint64_t bytes_so_far(const run_state *rs)
 {
-    return export_bytes_out(rs->x);
+    return rs->par ? job_parallel_bytes(rs->par) : export_bytes_out(rs->x);
 }
 
 /* Heartbeat, progress and stop requests; called often, acts at most once a
@@ -219,6 +221,8 @@ static int export_to_s3(run_state *rs, const char *key, const export_options *op
         return -1;
     spec.conn = *ctx->sconn;
     record_estimate(rs);
+    if (job_parallel_plan(ctx->cfg, *ctx->sconn, rs->job, opts, &rs->par, err) < 0)
+        return -1;
     if (s3_upload_new(ctx->s3, key, ctype, NULL, (size_t)ctx->cfg->part_size, ctx->cfg->upload_concurrency, &rs->up,
                       err) < 0)
         return -1;
@@ -226,6 +230,11 @@ static int export_to_s3(run_state *rs, const char *key, const export_options *op
         return -1;
     s3_upload_on_created(rs->up, on_upload_created, rs);
     s3_upload_on_tick(rs->up, upload_tick, rs);
+    if (rs->par) {
+        if (job_parallel_run(rs->par, rs->up, upload_tick, rs, err) < 0)
+            return -1;
+        goto finish;
+    }
     if (export_open(&spec, upload_sink, rs, &rs->x, err) < 0)
         return -1;
 
@@ -252,6 +261,7 @@ static int export_to_s3(run_state *rs, const char *key, const export_options *op
             s3_upload_wait(rs->up, export_socket(rs->x), export_events(rs->x), 250, err) < 0)
             return -1;
     }
+finish:
     if (tick(rs, err) < 0)
         return -1;
     record_written(rs, key);
@@ -260,7 +270,7 @@ static int export_to_s3(run_state *rs, const char *key, const export_options *op
     {
         char warning[QUEUE_ERROR_MAX];
         eq_err w;
-        export_warning(rs->x, warning, sizeof warning);
+        export_warning(rs->x, warning, sizeof warning); /* xlsx only: never parallel */
         if (warning[0]) {
             eq_warn(rs->logctx, "%s", warning);
             if (queue_set_warning(ctx->qconn, rs->job, warning, &w) < 0)
@@ -335,6 +345,7 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
         /* stop the query at once: the backend must not keep streaming */
         if (rs.x)
             (void)export_cancel(rs.x);
+        job_parallel_cancel(rs.par);
         if (rs.up && s3_upload_abort(rs.up, &e) < 0)
             eq_warn(rs.logctx, "abort of the multipart upload failed (the clean-up will retry): %s", e.msg);
         switch (rs.why) {
@@ -364,8 +375,8 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
     }
 
     {
-        long long rows = (long long)export_rows(rs.x);
-        long long bytes = (long long)export_bytes_out(rs.x);
+        long long rows = (long long)rows_so_far(&rs);
+        long long bytes = (long long)bytes_so_far(&rs);
         /* link_expires_at: a presigned link cannot outlive temporary
          * credentials; a stable link (common/link.h) presigns when clicked,
          * so it lives EXPORTQ_LINK_TTL whatever the credentials */
@@ -404,6 +415,7 @@ cleanup: {
                               eq_now_ms() - t0, rs.up ? &st : NULL);
     }
     export_close(rs.x);
+    job_parallel_free(rs.par);
     s3_upload_free(rs.up);
     /* a COPY that was cut short can leave the source connection mid-protocol */
     if (out != JOB_SUCCEEDED && *ctx->sconn && PQtransactionStatus(*ctx->sconn) != PQTRANS_IDLE) {
