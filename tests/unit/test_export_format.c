@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "export/export_format.h"
+#include "export/export_split.h"
 #include "export/export_kind.h"
 
 #define ALL EXPORT_FORMATS_ALL
@@ -122,6 +123,36 @@ static void test_kind_options(void **state)
     assert_int_equal(export_options_parse(NULL, &o, &err), 0);
     assert_int_equal(o.format, EXPORT_FORMAT_CSV);
     assert_int_equal(o.formats, ALL);
+    assert_string_equal(o.split, "");
+}
+
+/* "split": schema.function, two lower-case unquoted identifiers; anything that
+ * could carry SQL is refused before it reaches the catalog */
+static void test_split_option(void **state)
+{
+    export_options o;
+    eq_err err;
+    static const char *const bad[] = {"fn", "app.", ".fn", "App.fn", "app.fn()", "app.fn; DROP TABLE x",
+                                      "\"app\".fn", "a.b.c", "app.f n", "1app.fn", "app.fn--", ""};
+    (void)state;
+    assert_int_equal(export_options_parse("{\"split\":\"app.split_user_activity\"}", &o, &err), 0);
+    assert_string_equal(o.split, "app.split_user_activity");
+    assert_true(export_split_name_valid("_a1._b2"));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char json[128];
+        assert_false(export_split_name_valid(bad[i]));
+        snprintf(json, sizeof json, "{\"split\":\"%s\"}", bad[i]);
+        if (!strchr(bad[i], '"'))
+            assert_int_equal(export_options_parse(json, &o, &err), -1);
+    }
+    assert_int_equal(export_options_parse("{\"split\":true}", &o, &err), -1);
+    {
+        char big[EXPORT_SPLIT_NAME_MAX + 8];
+        memset(big, 'a', sizeof big - 1);
+        big[sizeof big - 1] = '\0';
+        big[10] = '.';
+        assert_false(export_split_name_valid(big));
+    }
 }
 
 int main(void)
@@ -131,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_filename),
         cmocka_unit_test(test_kind_options),
+        cmocka_unit_test(test_split_option),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
