@@ -6,7 +6,7 @@
  * stop accepting connections (sd_notify STOPPING=1), let running streams
  * finish for up to EXPORTQ_DRAIN_SECONDS, then end the rest (their bodies end
  * abnormally, their queries are cancelled) and exit 0. A second signal ends
- * the drain at once.
+ * the drain at once. SIGHUP reads the JWT keys again (EXPORTQ_JWT_PUBLIC_KEYS).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -19,6 +19,18 @@
 #include "common/log.h"
 #include "http/http_server.h"
 
+/* SIGHUP: the JWT keys again; a bad file keeps the keys in use. */
+static void reload(http_server *srv)
+{
+    eq_err err;
+    size_t n = 0;
+    eq_err_clear(&err);
+    if (http_server_reload_keys(srv, &n, &err) < 0)
+        eq_warn(NULL, "SIGHUP: JWT keys not reloaded, the previous ones stay: %s", err.msg);
+    else
+        eq_info(NULL, "SIGHUP: JWT keys reloaded (%zu public keys)", n);
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: exportq serve\n\n"
@@ -30,11 +42,13 @@ static void usage(FILE *out)
                  "  GET  /v1/exports/{id}/download   302 to a fresh presigned link\n"
                  "  GET  /v1/stream/{kind}?name=value   stream the CSV now\n"
                  "  GET  /healthz, GET /metrics\n\n"
-                 "Requests need 'Authorization: Bearer TOKEN' (exportq token create --owner ID).\n"
+                 "Requests need 'Authorization: Bearer TOKEN' (exportq token create --owner ID),\n"
+                 "or the application's JWT (EXPORTQ_JWT_SECRET / EXPORTQ_JWT_PUBLIC_KEYS).\n"
                  "Settings: EXPORTQ_DATABASE_URL, EXPORTQ_SOURCE_DATABASE_URL, EXPORTQ_HTTP_LISTEN,\n"
                  "EXPORTQ_MAX_STREAMS, EXPORTQ_RATE_LIMIT, EXPORTQ_DRAIN_SECONDS, EXPORTQ_LINK_TTL and\n"
                  "the S3 settings (for download links); see `exportq --help`.\n"
-                 "SIGTERM/SIGINT: stop accepting, let streams finish up to EXPORTQ_DRAIN_SECONDS, exit.\n");
+                 "SIGTERM/SIGINT: stop accepting, let streams finish up to EXPORTQ_DRAIN_SECONDS, exit.\n"
+                 "SIGHUP: read EXPORTQ_JWT_PUBLIC_KEYS again.\n");
 }
 
 int cmd_serve(int argc, char **argv)
@@ -88,7 +102,7 @@ int cmd_serve(int argc, char **argv)
         if (sig == SIGTERM || sig == SIGINT)
             break;
         if (sig == SIGHUP)
-            eq_info(NULL, "SIGHUP: nothing to reload");
+            reload(srv);
     }
 
     eq_daemon_stopping(&daemon, "draining streams");

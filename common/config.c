@@ -161,6 +161,21 @@ static const setting settings[] = {
      "comma-separated hosts (or *.domain) a kind's options.webhook_url may name; none when unset"},
     {"EXPORTQ_WEBHOOK_TIMEOUT", T_INT, OFF(webhook_timeout), "10", 1, 60, NULL,
      "seconds one webhook delivery attempt may take"},
+    {"EXPORTQ_JWT_SECRET", T_SECRET, OFF(jwt_secret), NULL, 0, 0, NULL,
+     "HMAC key (32 bytes or more) of the application's JWTs (HS256/384/512); no HS tokens when unset"},
+    {"EXPORTQ_JWT_PUBLIC_KEYS", T_STR, OFF(jwt_public_keys), NULL, 0, 0, NULL,
+     "file of PEM public keys or a JWKS for RS256/ES256/EdDSA JWTs (kid honoured); re-read on SIGHUP"},
+    {"EXPORTQ_JWT_OWNER_CLAIM", T_STR, OFF(jwt_owner_claim), "sub", 0, 0, NULL,
+     "the JWT's top-level claim (string or integer) that is the owner"},
+    {"EXPORTQ_JWT_AUDIENCE", T_STR, OFF(jwt_audience), NULL, 0, 0, NULL,
+     "audience a JWT's aud must name; aud not checked when unset"},
+    {"EXPORTQ_JWT_ISSUER", T_STR, OFF(jwt_issuer), NULL, 0, 0, NULL, "issuer a JWT's iss must equal; not checked when unset"},
+    {"EXPORTQ_JWT_EMAIL_CLAIM", T_STR, OFF(jwt_email_claim), NULL, 0, 0, NULL,
+     "JWT claim whose address is the recipient (a request naming another address is 422)"},
+    {"EXPORTQ_JWT_ADMIN_CLAIM", T_STR, OFF(jwt_admin_claim), NULL, 0, 0, NULL,
+     "JWT claim that is true for administrators"},
+    {"EXPORTQ_CORS_ORIGINS", T_STR, OFF(cors_origins), NULL, 0, 0, NULL,
+     "comma-separated exact origins (https://app.example) browsers may call the API from; none when unset"},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -401,6 +416,65 @@ static int domains_validate(const char *list, eq_err *err)
     return 0;
 }
 
+/* A JWT claim name of a setting: 1..64 bytes of visible ASCII. */
+static bool claim_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return false;
+    return n >= 1 && n <= 64;
+}
+
+static int jwt_validate(const eq_config *cfg, eq_err *err)
+{
+    const struct {
+        const char *name, *value;
+    } claims[] = {{"EXPORTQ_JWT_OWNER_CLAIM", cfg->jwt_owner_claim},
+                  {"EXPORTQ_JWT_EMAIL_CLAIM", cfg->jwt_email_claim},
+                  {"EXPORTQ_JWT_ADMIN_CLAIM", cfg->jwt_admin_claim}};
+    for (size_t i = 0; i < sizeof claims / sizeof claims[0]; i++)
+        if (claims[i].value && !claim_name_valid(claims[i].value))
+            return eq_fail(err, EQ_ERR_CONFIG, "%s: a claim name is 1 to 64 visible ASCII characters", claims[i].name);
+    if (cfg->jwt_secret && strlen(cfg->jwt_secret) < 32)
+        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_JWT_SECRET: at least 32 bytes");
+    /* a public key is no HMAC secret: that mix-up is how algorithm confusion starts */
+    if (cfg->jwt_secret && strstr(cfg->jwt_secret, "-----BEGIN"))
+        return eq_fail(err, EQ_ERR_CONFIG,
+                       "EXPORTQ_JWT_SECRET: looks like a PEM key; public keys go in EXPORTQ_JWT_PUBLIC_KEYS");
+    if (cfg->jwt_public_keys && access(cfg->jwt_public_keys, R_OK) != 0)
+        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_JWT_PUBLIC_KEYS: cannot read %s: %s", cfg->jwt_public_keys,
+                       strerror(errno));
+    return 0;
+}
+
+/* EXPORTQ_CORS_ORIGINS: "https://a.example, http://localhost:3000": exact
+ * origins (scheme://host[:port], no path, no wildcard). */
+static int origins_validate(const char *list, eq_err *err)
+{
+    const char *p = list;
+    int count = 0;
+    while (*p) {
+        size_t n, host;
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        n = strcspn(p, ", ");
+        host = strncmp(p, "https://", 8) == 0 ? 8 : strncmp(p, "http://", 7) == 0 ? 7 : 0;
+        if (host == 0 || n == host || n > 200 || memchr(p + host, '/', n - host) || memchr(p, '*', n) ||
+            strspn(p + host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") < n - host)
+            return eq_fail(err, EQ_ERR_CONFIG,
+                           "EXPORTQ_CORS_ORIGINS: '%.*s' is not an exact origin like https://app.example",
+                           (int)(n > 80 ? 80 : n), p);
+        count++;
+        p += n;
+    }
+    if (count == 0)
+        return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_CORS_ORIGINS: no origin given");
+    return 0;
+}
+
 int eq_config_load(eq_config *cfg, const char *file, eq_err *err)
 {
     bool seen[NSETTINGS] = {false};
@@ -534,6 +608,8 @@ int eq_config_load(eq_config *cfg, const char *file, eq_err *err)
                 cfg->public_url ? "EXPORTQ_PUBLIC_URL" : "EXPORTQ_LINK_SECRET");
         goto fail;
     }
+    if (jwt_validate(cfg, err) < 0 || (cfg->cors_origins && origins_validate(cfg->cors_origins, err) < 0))
+        goto fail;
     if (!cfg->source_database_url && cfg->database_url &&
         !(cfg->source_database_url = strdup(cfg->database_url)))
         goto nomem;

@@ -85,6 +85,14 @@ typedef struct eq_config {
     char *webhook_secret;      /* EXPORTQ_WEBHOOK_SECRET (secret): signs every webhook */
     char *webhook_allowed_hosts; /* EXPORTQ_WEBHOOK_ALLOWED_HOSTS: hosts a kind's webhook_url may name */
     int webhook_timeout;       /* EXPORTQ_WEBHOOK_TIMEOUT: seconds per delivery attempt */
+    char *jwt_secret;          /* EXPORTQ_JWT_SECRET (secret): HS256/384/512 key, NULL = none */
+    char *jwt_public_keys;     /* EXPORTQ_JWT_PUBLIC_KEYS: file of PEM public keys or a JWKS */
+    char *jwt_owner_claim;     /* EXPORTQ_JWT_OWNER_CLAIM: top-level claim naming the owner */
+    char *jwt_audience;        /* EXPORTQ_JWT_AUDIENCE: required in aud, NULL = not checked */
+    char *jwt_issuer;          /* EXPORTQ_JWT_ISSUER: required iss, NULL = not checked */
+    char *jwt_email_claim;     /* EXPORTQ_JWT_EMAIL_CLAIM: claim giving the recipient, NULL = none */
+    char *jwt_admin_claim;     /* EXPORTQ_JWT_ADMIN_CLAIM: claim that is true for admins, NULL = none */
+    char *cors_origins;        /* EXPORTQ_CORS_ORIGINS: "https://a.example,https://b.example", NULL = none */
 } eq_config;
 
 enum {

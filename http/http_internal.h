@@ -4,7 +4,8 @@
  *   http_server.c          the MHD daemon, request life (first call, body,
  *                          dispatch, completion) and the draining stop
  *   http_respond.c         JSON and error responses
- *   http_auth.c            bearer token -> owner, and the per-token rate limit
+ *   http_auth.c            bearer token -> owner (exportq's tokens, or JWTs by
+ *                          http_jwt.h), and the per-token rate limit
  *   http_ops.c             GET /healthz and GET /metrics
  *   http_jobs.c            /v1/exports and /v1/exports/{id}[/download]
  *   http_links.c           stable signed links: download?t= and the URLs
@@ -34,6 +35,7 @@
 #include "common/error.h"
 #include "export/export_kind.h"
 #include "http/http_dbpool.h"
+#include "http/http_jwt.h"
 #include "http/http_metrics.h"
 #include "http/http_ratelimit.h"
 #include "http/http_request.h"
@@ -69,6 +71,10 @@ struct http_server {
     pthread_mutex_t owners_lock;
     bool owners_lock_ready;
     http_ratelimit *rl;
+    http_jwt_keys *jwt;          /* NULL: JWTs not configured; swapped on SIGHUP under jwt_lock */
+    pthread_rwlock_t jwt_lock;
+    bool jwt_lock_ready;
+    http_jwt_rules jwt_rules;    /* points into cfg */
     http_watch *watch;
     http_status_cache *status_cache; /* http_pages.c */
     s3_client *s3;
@@ -98,7 +104,10 @@ typedef struct http_req {
     eq_buf body;
     bool too_large;
     char owner[QUEUE_OWNER_MAX];
-    long long token_id;
+    long long token_id;  /* exportq's own token; 0 for a JWT */
+    bool via_jwt;        /* authenticated by a JWT */
+    bool admin;          /* the JWT's EXPORTQ_JWT_ADMIN_CLAIM is true */
+    char jwt_email[EQ_EMAIL_MAX_BYTES + 1]; /* with EXPORTQ_JWT_EMAIL_CLAIM: the recipient ("" = none) */
     int status; /* the status queued, 0 = none yet */
     http_stream *stream;
     bool stream_slot; /* counted in metrics.streams_active */
@@ -139,8 +148,9 @@ void http_problem_from_err(http_problem *p, const http_req *r, const eq_err *err
  * hash (or "anonymous"), so a bad token repeated costs no query once its
  * bucket is empty. Returns true when a 429 was staged. */
 bool http_auth_ratelimit(http_server *s, struct MHD_Connection *c, http_req *r);
-/* Bearer token -> owner (a query; task thread). Returns true when an error
- * was staged, false to go on with r->owner set. */
+/* Bearer token -> owner (task thread): exportq's own token (a query), or a
+ * JWT when configured (no query; then also the per-owner rate limit).
+ * Returns true when an error was staged, false to go on with r->owner set. */
 bool http_auth_owner(http_server *s, struct MHD_Connection *c, http_req *r);
 /* /metrics with EXPORTQ_METRICS_TOKEN set: true when a 401 was staged. */
 bool http_auth_metrics(http_server *s, struct MHD_Connection *c, http_req *r);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/link.h"
@@ -106,6 +107,15 @@ enum MHD_Result http_jobs_create(http_server *s, struct MHD_Connection *c, http_
         http_problem_set(&p, 400, "invalid_idempotency_key",
                          "Idempotency-Key must be 1 to 255 visible ASCII characters");
         goto answer;
+    }
+    if (r->via_jwt && s->cfg->jwt_email_claim) { /* the token's address is the recipient, and the only one */
+        if (req.email[0] && strcasecmp(req.email, r->jwt_email) != 0) {
+            http_problem_set(&p, 422, "email_not_allowed",
+                             "email: the token's %s claim gives the recipient; this request names another address",
+                             s->cfg->jwt_email_claim);
+            goto answer;
+        }
+        snprintf(req.email, sizeof req.email, "%s", r->jwt_email);
     }
     if (req.email[0] && !mail_domain_allowed(req.email, s->cfg->mail_allowed_domains)) {
         http_problem_set(&p, 422, "email_not_allowed", "email: the domain of this address is not allowed here");

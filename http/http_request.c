@@ -189,7 +189,7 @@ int http_bearer_token(const char *authorization, char *out, size_t outsz)
     if (t[n] != '\0')
         return -1;
     n = strspn(t, tok_chars);
-    if (n == 0 || n > HTTP_TOKEN_MAX || n >= outsz)
+    if (n == 0 || n >= outsz)
         return -1;
     memcpy(out, t, n);
     out[n] = '\0';

@@ -66,7 +66,9 @@ int http_params_bind_owner(json_t *params, const char *owner, http_problem *p) E
 
 
 /* Extracts the token of "Bearer TOKEN" (scheme case-insensitive) into out.
- * Returns -1 for a missing header, another scheme or a malformed token. */
+ * Returns -1 for a missing header, another scheme, a malformed token or one
+ * that does not fit outsz (HTTP_TOKEN_MAX + 1 for exportq's own tokens,
+ * HTTP_JWT_MAX + 1 where a JWT may come). */
 int http_bearer_token(const char *authorization, char *out, size_t outsz) EQ_MUST;
 
 /* True when an Accept-Encoding value allows gzip (gzip, x-gzip or *, q > 0,

@@ -336,6 +336,19 @@ int http_server_new(const eq_config *cfg, http_server **out, eq_err *err)
         eq_fail(err, EQ_ERR_NOMEM, "http server: out of memory");
         goto fail;
     }
+    if (pthread_rwlock_init(&s->jwt_lock, NULL) != 0) {
+        eq_fail(err, EQ_ERR_NOMEM, "http server: cannot create a lock");
+        goto fail;
+    }
+    s->jwt_lock_ready = true;
+    s->jwt_rules = (http_jwt_rules){.owner_claim = cfg->jwt_owner_claim ? cfg->jwt_owner_claim : "sub",
+                                    .audience = cfg->jwt_audience,
+                                    .issuer = cfg->jwt_issuer,
+                                    .email_claim = cfg->jwt_email_claim,
+                                    .admin_claim = cfg->jwt_admin_claim};
+    if ((cfg->jwt_secret || cfg->jwt_public_keys) &&
+        http_jwt_keys_load(cfg->jwt_secret, cfg->jwt_public_keys, &s->jwt, err) < 0)
+        goto fail;
     if (s3_client_new(cfg, &s->s3, err) < 0)
         goto fail;
     if (ss.ss_family == AF_INET6)
@@ -360,6 +373,22 @@ int http_server_new(const eq_config *cfg, http_server **out, eq_err *err)
 fail:
     http_server_free(s);
     return -1;
+}
+
+int http_server_reload_keys(http_server *s, size_t *count, eq_err *err)
+{
+    http_jwt_keys *fresh = NULL, *old;
+    if (!s->jwt)
+        return eq_fail(err, EQ_ERR_CONFIG, "no JWT keys are configured");
+    if (http_jwt_keys_load(s->cfg->jwt_secret, s->cfg->jwt_public_keys, &fresh, err) < 0)
+        return -1; /* the keys in use stay */
+    pthread_rwlock_wrlock(&s->jwt_lock);
+    old = s->jwt;
+    s->jwt = fresh;
+    pthread_rwlock_unlock(&s->jwt_lock);
+    http_jwt_keys_free(old);
+    *count = http_jwt_keys_count(fresh);
+    return 0;
 }
 
 uint16_t http_server_port(const http_server *s)
@@ -407,6 +436,9 @@ void http_server_free(http_server *s)
     if (s->owners_lock_ready)
         pthread_mutex_destroy(&s->owners_lock);
     http_ratelimit_free(s->rl);
+    http_jwt_keys_free(s->jwt);
+    if (s->jwt_lock_ready)
+        pthread_rwlock_destroy(&s->jwt_lock);
     s3_client_free(s->s3);
     if (s->s3_lock_ready)
         pthread_mutex_destroy(&s->s3_lock);

@@ -19,6 +19,7 @@
 #ifndef EXPORTQ_HTTP_SERVER_H
 #define EXPORTQ_HTTP_SERVER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/config.h"
@@ -32,6 +33,11 @@ int http_server_new(const eq_config *cfg, http_server **out, eq_err *err) EQ_MUS
 
 /* The port actually bound. */
 uint16_t http_server_port(const http_server *s);
+
+/* SIGHUP: reads EXPORTQ_JWT_PUBLIC_KEYS again and swaps the JWT key set
+ * (requests in progress finish with the old one). On failure the keys in use
+ * stay and err says why. *count: public keys now loaded. */
+int http_server_reload_keys(http_server *s, size_t *count, eq_err *err) EQ_MUST;
 
 /* Stops accepting connections (drain); requests in progress go on. */
 void http_server_quiesce(http_server *s);

@@ -10,6 +10,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libpq-dev libcurl4-openssl-dev libssl-dev libesmtp-dev libmicrohttpd-dev
   libjansson-dev libcmocka-dev zlib1g-dev libsystemd-dev libexpat1-dev libxlsxwriter-dev
+  libjwt-dev
   # test servers (tests/harness): PostgreSQL, Ceph radosgw (S3), SMTP
   postgresql-15 postgresql-contrib
   ceph-mon ceph-osd radosgw ceph-common
