@@ -14,7 +14,7 @@ on_exit "psql -XAtq -d postgres -c 'DROP DATABASE IF EXISTS http_errors_$$ WITH 
 define_slow_kind
 TU=$(token_for err-u1)
 TO=$(token_for err-u2)
-serve_start EXPORTQ_RATE_LIMIT=100000 EXPORTQ_MAX_STREAMS=1
+serve_start EXPORTQ_RATE_LIMIT=100000 EXPORTQ_MAX_STREAMS=1 EXPORTQ_MAIL_ALLOWED_DOMAINS=allowed.example
 
 # documented pairs: "STATUS CODE" lines from the table under "### Error codes"
 /usr/bin/python3 - "$EXPORTQ_SOURCE_DIR/docs/api.md" >"$T/documented" <<'PY'
@@ -73,6 +73,8 @@ case_ 413 body_too_large "a 70 KiB body" POST /v1/exports "$TU" --data-binary "@
 req POST /v1/exports "$TU" -H "Idempotency-Key: err-idem-1" -d '{"kind":"user_activity","params":{"n":"1"}}'
 assert_eq 202 "$STATUS" "first request with an Idempotency-Key"
 case_ 422 idempotency_key_reused "the key reused with other params" POST /v1/exports "$TU" -H "Idempotency-Key: err-idem-1" -d '{"kind":"user_activity","params":{"n":"9"}}'
+
+case_ 422 email_not_allowed "an address outside EXPORTQ_MAIL_ALLOWED_DOMAINS" POST /v1/exports "$TU" -d '{"kind":"user_activity","email":"x@other.example"}'
 
 # job states: queued (not ready), cancelled (no file), finished (cannot cancel), expired
 req POST /v1/exports "$TU" -d '{"kind":"user_activity"}'

@@ -33,7 +33,17 @@ J3=$(psql_q "SELECT exportq.enqueue('user_activity', '{}', NULL, 'hostile-u1')")
 psql_q "SELECT exportq.cancel($J3)" >/dev/null
 lmint() { /usr/bin/python3 "$EXPORTQ_SOURCE_DIR/tests/harness/link_token.py" "$LSECRET" "$@"; }
 LTOK=$(lmint download "$J2" $(($(date +%s) + 3600)))
-serve_start EXPORTQ_RATE_LIMIT=100000 EXPORTQ_PUBLIC_URL=http://127.0.0.1:1 EXPORTQ_LINK_SECRET="$LSECRET"
+# the application's JWTs (tests/integration/jwt_mint.py mints them; http_jwt.sh has the accepted cases)
+JWT_SECRET="rel-hostile-jwt-secret-0123456789abcdef"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/rs.pem" 2>/dev/null
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/ec.pem"
+openssl pkey -in "$T/rs.pem" -pubout -out "$T/rs.pub" && openssl pkey -in "$T/ec.pem" -pubout -out "$T/ec.pub"
+cat "$T/rs.pub" "$T/ec.pub" >"$T/jwt-keys.pem"
+jwt() { /usr/bin/python3 "$EXPORTQ_SOURCE_DIR/tests/integration/jwt_mint.py" token "$@" || fail "jwt_mint.py $*"; }
+jc() { echo "{\"sub\":\"hostile-u1\",\"aud\":\"eq\",\"iss\":\"https://id.test\",\"exp\":\"NOW+600\"${1:+,$1}}"; }
+serve_start EXPORTQ_RATE_LIMIT=100000 EXPORTQ_PUBLIC_URL=http://127.0.0.1:1 EXPORTQ_LINK_SECRET="$LSECRET" \
+  EXPORTQ_JWT_SECRET="$JWT_SECRET" EXPORTQ_JWT_PUBLIC_KEYS="$T/jwt-keys.pem" \
+  EXPORTQ_JWT_AUDIENCE=eq EXPORTQ_JWT_ISSUER=https://id.test EXPORTQ_JWT_EMAIL_CLAIM=email
 tables_before=$(psql_q "SELECT count(*) FROM pg_tables WHERE schemaname IN ('app', 'exportq')")
 
 # Bodies and values that a bash string cannot hold literally are made here.
@@ -137,6 +147,34 @@ row http 401 "revoked token, stream"     GET /v1/stream/user_activity "$TR"
 row http 401 "SQL as the token"          GET /v1/exports "x' OR '1'='1"
 row http 401 "Basic auth"                GET /v1/exports "" -u "hostile-u1:x"
 row http 401 "8 kB token"                GET /v1/exports "$(head -c 8000 /dev/zero | tr '\0' A)"
+# the application's JWTs: every refusal is 401 (the email claim's 422 aside)
+jwt_good=$(jwt --alg HS256 --secret "$JWT_SECRET" "$(jc)")
+jwt_other=$(jwt --alg HS256 --secret "$JWT_SECRET" "{\"sub\":\"hostile-u2\",\"aud\":\"eq\",\"iss\":\"https://id.test\",\"exp\":\"NOW+600\"}")
+row http 401 "JWT alg none"              GET /v1/exports "$(jwt --alg none "$(jc)")"
+row http 401 "JWT alg None, HMAC signed" GET /v1/exports "$(jwt --alg None --sign HS256 --secret "$JWT_SECRET" "$(jc)")"
+row http 401 "JWT HS256 keyed with the PEM public key" GET /v1/exports "$(jwt --alg HS256 --secret-file "$T/rs.pub" "$(jc)")"
+row http 401 "JWT RS256 header, ES256 signature" GET /v1/exports "$(jwt --alg RS256 --sign ES256 --key "$T/ec.pem" "$(jc)")"
+row http 401 "JWT ES256 header, RS256 signature" GET /v1/exports "$(jwt --alg ES256 --sign RS256 --key "$T/rs.pem" "$(jc)")"
+row http 401 "JWT expired"               GET /v1/exports "$(jwt --alg HS256 --secret "$JWT_SECRET" '{"sub":"hostile-u1","aud":"eq","iss":"https://id.test","exp":"NOW-300"}')"
+row http 401 "JWT without exp"           GET /v1/exports "$(jwt --alg HS256 --secret "$JWT_SECRET" '{"sub":"hostile-u1","aud":"eq","iss":"https://id.test"}')"
+row http 401 "JWT not valid yet (nbf)"   GET /v1/exports "$(jwt --alg HS256 --secret "$JWT_SECRET" "$(jc '"nbf":"NOW+600"')")"
+row http 401 "JWT wrong audience"        GET /v1/exports "$(jwt --alg HS256 --secret "$JWT_SECRET" '{"sub":"hostile-u1","aud":"other","iss":"https://id.test","exp":"NOW+600"}')"
+row http 401 "JWT wrong issuer"          GET /v1/exports "$(jwt --alg HS256 --secret "$JWT_SECRET" '{"sub":"hostile-u1","aud":"eq","iss":"https://evil.test","exp":"NOW+600"}')"
+row http 401 "JWT without the owner claim" GET /v1/exports "$(jwt --alg HS256 --secret "$JWT_SECRET" '{"aud":"eq","iss":"https://id.test","exp":"NOW+600"}')"
+row http 401 "JWT owner of 257 bytes"    GET /v1/exports "$(jwt --alg HS256 --secret "$JWT_SECRET" "{\"sub\":\"$(head -c 257 /dev/zero | tr '\0' o)\",\"aud\":\"eq\",\"iss\":\"https://id.test\",\"exp\":\"NOW+600\"}")"
+row http 401 "JWT owner with a newline"  GET /v1/exports "$(jwt --alg HS256 --secret "$JWT_SECRET" '{"sub":"hostile-u1\nforged","aud":"eq","iss":"https://id.test","exp":"NOW+600"}')"
+row http 401 "JWT owner claim an object" GET /v1/exports "$(jwt --alg HS256 --secret "$JWT_SECRET" '{"sub":{"$ne":null},"aud":"eq","iss":"https://id.test","exp":"NOW+600"}')"
+row http 401 "JWT of 12 kB"              GET /v1/exports "$(jwt --alg HS256 --secret "$JWT_SECRET" "$(jc "\"pad\":\"$(head -c 9000 /dev/zero | tr '\0' p)\"")")"
+row http 401 "JWT payload of another owner, first signature" GET /v1/exports "${jwt_other%.*}.${jwt_good##*.}"
+row http 401 "JWT signature cut"         GET /v1/exports "${jwt_good%??????}"
+row http 401 "JWT with padding"          GET /v1/exports "${jwt_good}=="
+row http 401 "JWT of four segments"      GET /v1/exports "${jwt_good}.x"
+row http 401 "JWT with a crit header"    GET /v1/exports "$(jwt --alg HS256 --secret "$JWT_SECRET" --header '{"crit":["exp"]}' "$(jc)")"
+row http 401 "JWT header not JSON"       GET /v1/exports "bm90IGpzb24.${jwt_good#*.}"
+row http 401 "JWT, POST"                 POST /v1/exports "$(jwt --alg none "$(jc)")" -d '{"kind":"user_activity"}'
+row http 401 "JWT, stream"               GET /v1/stream/user_activity "$(jwt --alg HS256 --secret-file "$T/rs.pub" "$(jc)")"
+row http 422 "JWT email claim, another address" POST /v1/exports "$(jwt --alg HS256 --secret "$JWT_SECRET" "$(jc '"email":"u1@allowed.example"')")" -d '{"kind":"user_activity","email":"victim@allowed.example"}'
+row http 404 "JWT of u1, u2's job"       GET "/v1/exports/$J2" "$jwt_good"
 # another owner's ids
 row http 404 "another owner's job"       GET "/v1/exports/$J2" "$T1"
 row http 404 "another owner's download"  GET "/v1/exports/$J2/download" "$T1"
