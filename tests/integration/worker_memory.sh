@@ -41,7 +41,8 @@ kill -TERM "$w"; wait "$w" || fail "worker did not exit cleanly"
 ok "slow S3: peak RSS +$grow MiB over idle with a 10 MiB upload memory; object right"
 
 # --- 2. enqueues while a long job runs ------------------------------------------------
-export EXPORTQ_LEASE_SECONDS=5
+# a lease long enough that a loaded machine's late heartbeat does not lose the job
+export EXPORTQ_LEASE_SECONDS=15
 long=$("$EXPORTQ_BIN" enqueue slow --param rows=3000000 --param pause=1 --owner long)
 rel_bg w2 "$t/worker2.log" "$EXPORTQ_BIN" worker
 wait_for "[ \"\$(psql_q \"SELECT bytes > 12000000 FROM exportq.jobs WHERE id = $long\")\" = t ]" 90 \
@@ -50,8 +51,8 @@ before=$(kb "$w2" VmRSS)
 for ((i = 0; i < 60; i++)); do
   psql_q "SELECT count(exportq.enqueue('slow', '{\"rows\":\"1\",\"pause\":\"0\"}'::jsonb)) FROM generate_series(1, 1000)" >/dev/null
 done
-# a heartbeat after the last enqueue (the lease is renewed past now() + 4 s)
-mark=$(psql_q "SELECT extract(epoch FROM now() + interval '4 s')::bigint")
+# a heartbeat after the last enqueue (the lease is renewed past now() + 14 s)
+mark=$(psql_q "SELECT extract(epoch FROM now() + interval '14 s')::bigint")
 wait_for "[ \"\$(psql_q \"SELECT extract(epoch FROM lease_expires_at)::bigint >= $mark FROM exportq.jobs WHERE id = $long\")\" = t ]" 30 \
   || fail "no heartbeat after the enqueues"
 after=$(kb "$w2" VmRSS)
