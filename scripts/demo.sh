@@ -5,10 +5,14 @@
 # table (JSONB, DEMO_ROWS rows for one user), enqueues an export with an email,
 # shows its queue position, runs a worker until the queue is empty, then shows
 # the email, downloads the link from it with plain curl and checks the file is
-# byte-equal to psql's COPY of the same export.
+# byte-equal to psql's COPY of the same export. Last, it starts `exportq serve`
+# (DEMO_PORT, default 8080) and prints the status page of a new export to open
+# in a browser (a worker starts on it 15 s later, so the page moves from
+# queued to running to ready by itself) and the operator's dashboard with its
+# admin token.
 #
 #   scripts/demo.sh            (DEMO_ROWS=200000 by default)
-#   scripts/demo.sh down       stop the demo servers
+#   scripts/demo.sh down       stop the demo servers (and serve, worker)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -16,6 +20,9 @@ state=${EXPORTQ_DEMO_STATE:-/tmp/exportq-demo}
 rows=${DEMO_ROWS:-200000}
 
 if [ "${1:-}" = down ]; then
+  for p in "$state"/demo-*.pid; do
+    [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null || true
+  done
   exec tests/harness/servers.sh down "$state"
 fi
 
@@ -73,4 +80,23 @@ else
   echo "MISMATCH between the downloaded object and the streamed export" >&2
   exit 1
 fi
+say "The pages: exportq serve on 127.0.0.1:${DEMO_PORT:-8080}, the status page of a new export"
+port=${DEMO_PORT:-8080}
+export EXPORTQ_HTTP_LISTEN=127.0.0.1:$port EXPORTQ_PUBLIC_URL=http://127.0.0.1:$port
+EXPORTQ_LINK_SECRET=$(openssl rand -hex 32) EXPORTQ_ADMIN_TOKEN=$(openssl rand -hex 24)
+export EXPORTQ_LINK_SECRET EXPORTQ_ADMIN_TOKEN
+"$bin" serve >"$state/serve.log" 2>&1 &
+echo $! >"$state/demo-serve.pid"
+for _ in $(seq 100); do grep -q 'serving HTTP on' "$state/serve.log" && break; sleep 0.1; done
+token=$("$bin" token create --owner demo-user)
+status_url=$(curl -sSf -H "Authorization: Bearer $token" -d '{"kind": "user_activity"}' \
+  "http://127.0.0.1:$port/v1/exports" | jq -r .status_url)
+(sleep 15; exec "$bin" worker) >"$state/worker.log" 2>&1 &
+echo $! >"$state/demo-worker.pid"
+echo "Open the export's status page (a worker starts on it in 15 s; the page updates by itself):"
+echo
+echo "    $status_url"
+echo
+echo "The operator's dashboard: http://127.0.0.1:$port/admin  (admin token: $EXPORTQ_ADMIN_TOKEN)"
+echo "From another machine: ssh -L $port:127.0.0.1:$port this-host, then open the same URLs."
 say "Done. The servers keep running; stop them with: scripts/demo.sh down"

@@ -197,7 +197,7 @@ def status(url, outdir, run_url, expected_csv, enqueue_cmd, worker_cmd):
                                   stderr=subprocess.STDOUT)
         try:
             p.wait("document.querySelector('#export').dataset.state === 'running'", 60)
-            p.wait("document.querySelector('#export').hasAttribute('data-percent')", 30)
+            p.wait("Number(document.querySelector('#export').dataset.percent) > 0", 30)
             p.screenshot(os.path.join(outdir, "status-running.png"))
             p.wait("document.querySelector('#export').dataset.state === 'succeeded'", 120)
         finally:
@@ -215,6 +215,11 @@ def status(url, outdir, run_url, expected_csv, enqueue_cmd, worker_cmd):
         check(href and href.startswith("/v1/exports/") and "/download?t=" in href,
               "the download button is the stable download link (%s)" % href)
         p.screenshot(os.path.join(outdir, "status-succeeded.png"))
+        p.call("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        bg = p.eval("getComputedStyle(document.body).backgroundColor")
+        check(bg != "rgb(255, 255, 255)", "dark mode: a dark background (%s)" % bg)
+        p.screenshot(os.path.join(outdir, "status-succeeded-dark.png"))
+        p.call("Emulation.setEmulatedMedia", {"features": []})
         ok("the page went queued -> running -> succeeded by itself, without a reload (%s)" % states)
 
         p.click("a[data-download]")

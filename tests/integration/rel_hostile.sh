@@ -33,6 +33,7 @@ J3=$(psql_q "SELECT exportq.enqueue('user_activity', '{}', NULL, 'hostile-u1')")
 psql_q "SELECT exportq.cancel($J3)" >/dev/null
 lmint() { /usr/bin/python3 "$EXPORTQ_SOURCE_DIR/tests/harness/link_token.py" "$LSECRET" "$@"; }
 LTOK=$(lmint download "$J2" $(($(date +%s) + 3600)))
+ADMIN="rel-hostile-admin-$$-0123456789abcdef"
 # the application's JWTs (tests/integration/jwt_mint.py mints them; http_jwt.sh has the accepted cases)
 JWT_SECRET="rel-hostile-jwt-secret-0123456789abcdef"
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/rs.pem" 2>/dev/null
@@ -43,7 +44,8 @@ jwt() { /usr/bin/python3 "$EXPORTQ_SOURCE_DIR/tests/integration/jwt_mint.py" tok
 jc() { echo "{\"sub\":\"hostile-u1\",\"aud\":\"eq\",\"iss\":\"https://id.test\",\"exp\":\"NOW+600\"${1:+,$1}}"; }
 serve_start EXPORTQ_RATE_LIMIT=100000 EXPORTQ_PUBLIC_URL=http://127.0.0.1:1 EXPORTQ_LINK_SECRET="$LSECRET" \
   EXPORTQ_JWT_SECRET="$JWT_SECRET" EXPORTQ_JWT_PUBLIC_KEYS="$T/jwt-keys.pem" \
-  EXPORTQ_JWT_AUDIENCE=eq EXPORTQ_JWT_ISSUER=https://id.test EXPORTQ_JWT_EMAIL_CLAIM=email
+  EXPORTQ_JWT_AUDIENCE=eq EXPORTQ_JWT_ISSUER=https://id.test EXPORTQ_JWT_EMAIL_CLAIM=email \
+  EXPORTQ_ADMIN_TOKEN="$ADMIN" EXPORTQ_JWT_ADMIN_CLAIM=admin
 tables_before=$(psql_q "SELECT count(*) FROM pg_tables WHERE schemaname IN ('app', 'exportq')")
 
 # Bodies and values that a bash string cannot hold literally are made here.
@@ -190,6 +192,20 @@ row http 404 "64 kB link token"          GET "/v1/exports/$J2/download?t=$(head 
 row http 404 "link token in base64 with padding" GET "/v1/exports/$J2/download?t=$LTOK%3D%3D" ""
 row http 410 "link replayed after cancel" GET "/v1/exports/$J3/download?t=$(lmint download "$J3" $(($(date +%s) + 3600)))" ""
 row http 410 "expired link"              GET "/v1/exports/$J2/download?t=$(lmint download "$J2" $(($(date +%s) - 1)))" ""
+# the status page's JSON (same tokens, scope status; the HTML page answers the same codes)
+STOK=$(lmint status "$J2" $(($(date +%s) + 3600)))
+row http 404 "tampered status link"      GET "/exports/$J2/status?t=${STOK:0:30}$( [ "${STOK:30:1}" = A ] && echo B || echo A )${STOK:31}" ""
+row http 404 "download-scope link on the status page" GET "/exports/$J2/status?t=$LTOK" ""
+row http 404 "status link of another job's path" GET "/exports/$J3/status?t=$STOK" ""
+row http 404 "SQL as the status token"   GET "/exports/$J2/status?t=x%27%20OR%20%271%27%3D%271" ""
+row http 410 "expired status link"       GET "/exports/$J2/status?t=$(lmint status "$J2" $(($(date +%s) - 1)))" ""
+# the admin API: only the admin token, never an owner's, a cookie or a guess
+row http 401 "owner token on the admin API" GET /v1/admin/exports "$T1"
+row http 401 "SQL as the admin token"    GET /v1/admin/exports "x' OR '1'='1"
+row http 401 "admin token with a suffix" GET /v1/admin/exports "${ADMIN}x"
+row http 401 "forged admin cookie on the admin API" GET /v1/admin/exports "" -b "eq_admin=9999999999.00000000000000000000000000000000.00"
+row http 400 "SQL in the admin state filter" GET "/v1/admin/exports?state=failed%27%20OR%201%3D1" "$ADMIN"
+row http 401 "admin retry with an owner token" POST "/v1/admin/exports/$J2/retry" "$T2"
 # recipients and log lines
 row http 422 "email outside the allowed domains" POST /v1/exports "$T1" -d '{"kind":"user_activity","email":"x@evil.example"}'
 row http 422 "look-alike allowed domain" POST /v1/exports "$T1" -d '{"kind":"user_activity","email":"x@allowed.example.evil"}'
@@ -235,6 +251,13 @@ printf 'EXPORTQ_WEBHOOK_URL=file:///etc/passwd\nEXPORTQ_WEBHOOK_SECRET=012345678
 row cli 1 "webhook URL not http(s)"      --config "$T/wh2.conf" status 1
 printf 'EXPORTQ_WEBHOOK_URL=http://127.0.0.1:9/h\nEXPORTQ_WEBHOOK_SECRET=short\n' >"$T/wh3.conf"
 row cli 1 "webhook secret too short"     --config "$T/wh3.conf" status 1
+# the pages' settings
+printf 'EXPORTQ_ADMIN_TOKEN=short\n' >"$T/adm1.conf"
+row cli 1 "admin token too short"        --config "$T/adm1.conf" status 1
+printf 'EXPORTQ_ADMIN_TOKEN=0123456789abcdef 0123456789abcdef\n' >"$T/adm2.conf"
+row cli 1 "admin token with a space"     --config "$T/adm2.conf" status 1
+printf "EXPORTQ_FRAME_ANCESTORS=https://a.example; script-src *\n" >"$T/fa1.conf"
+row cli 1 "CSP injection in frame ancestors" --config "$T/fa1.conf" status 1
 row cli 2 "SQL as the webhooks limit"    webhooks list --limit "1; DROP TABLE exportq.webhooks"
 row cli 2 "webhooks limit out of range"  webhooks list --limit 100000
 row cli 2 "webhooks: unknown subcommand" webhooks retry-all
