@@ -10,7 +10,8 @@
  * It is HttpOnly, SameSite=Strict, Path=/admin (Secure behind an https
  * EXPORTQ_PUBLIC_URL). The CSRF token is HMAC(token, "exportq-admin-csrf",
  * NONCE): bound to the session. The admin token is compared by digest
- * (http_secret_equal) and never logged.
+ * (http_secret_equal) and never logged. A JWT whose EXPORTQ_JWT_ADMIN_CLAIM is
+ * true (http_jwt.h) is an admin Bearer too.
  */
 #include "http/http_internal.h"
 
@@ -36,10 +37,46 @@
 
 /* ---- identity ----------------------------------------------------------------- */
 
-static void csrf_for(const char *admin_token, const char *nonce, char out[HTTP_MAC_HEX])
+/* The key of the CSRF tokens: the admin token (stable across instances); with
+ * JWT admins only, the link secret, else a random key of this process. */
+static unsigned char process_key[32];
+static pthread_once_t process_key_once = PTHREAD_ONCE_INIT;
+static void process_key_init(void)
 {
-    http_mac_hex(admin_token, strlen(admin_token), "exportq-admin-csrf", nonce, out);
+    if (RAND_bytes(process_key, sizeof process_key) != 1)
+        memset(process_key, 0, sizeof process_key); /* then the tokens are guessable: but RAND never fails here */
+}
+
+static void csrf_for(const http_server *s, const char *nonce, char out[HTTP_MAC_HEX])
+{
+    if (s->cfg->admin_token) {
+        http_mac_hex(s->cfg->admin_token, strlen(s->cfg->admin_token), "exportq-admin-csrf", nonce, out);
+    } else if (s->cfg->link_secret) {
+        http_mac_hex(s->cfg->link_secret, strlen(s->cfg->link_secret), "exportq-admin-csrf", nonce, out);
+    } else {
+        pthread_once(&process_key_once, process_key_init);
+        http_mac_hex((const char *)process_key, sizeof process_key, "exportq-admin-csrf", nonce, out);
+    }
     out[CSRF_LEN] = '\0';
+}
+
+/* A JWT whose EXPORTQ_JWT_ADMIN_CLAIM is true: its owner into who[]. */
+static bool jwt_admin(http_server *s, const char *token, char *who, size_t whosz)
+{
+    http_jwt_claims claims;
+    char why[160];
+    int rc;
+    if (!s->jwt || !s->cfg->jwt_admin_claim || !http_jwt_shaped(token))
+        return false;
+    pthread_rwlock_rdlock(&s->jwt_lock);
+    rc = http_jwt_verify(s->jwt, &s->jwt_rules, token, (long long)time(NULL), &claims, why, sizeof why);
+    pthread_rwlock_unlock(&s->jwt_lock);
+    if (rc < 0 || !claims.admin) {
+        eq_debug("component=admin", "JWT refused for admin: %s", rc < 0 ? why : "the admin claim is not true");
+        return false;
+    }
+    snprintf(who, whosz, "%s", claims.owner);
+    return true;
 }
 
 /* A valid session cookie: its nonce into nonce[33]. */
@@ -70,20 +107,30 @@ http_admin_auth http_admin_identify(http_server *s, struct MHD_Connection *c, ht
 {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *ck = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
-    char token[HTTP_TOKEN_MAX + 1], value[COOKIE_MAX], nonce[33];
-    (void)r;
+    char value[COOKIE_MAX], nonce[33];
     csrf[0] = '\0';
-    if (!s->cfg->admin_token)
+    if (!s->cfg->admin_token && !(s->jwt && s->cfg->jwt_admin_claim))
         return HTTP_ADMIN_OFF;
     if (h) {
-        if (http_bearer_token(h, token, sizeof token) == 0 && http_secret_equal(token, s->cfg->admin_token)) {
-            csrf_for(s->cfg->admin_token, "bearer", csrf);
-            return HTTP_ADMIN_BEARER;
+        char *token = malloc(HTTP_JWT_MAX + 1), who[QUEUE_OWNER_MAX + 8];
+        http_admin_auth got = HTTP_ADMIN_REFUSED;
+        if (token && http_bearer_token(h, token, HTTP_JWT_MAX + 1) == 0) {
+            if (s->cfg->admin_token && http_secret_equal(token, s->cfg->admin_token)) {
+                csrf_for(s, "bearer", csrf);
+                got = HTTP_ADMIN_BEARER;
+            } else if (jwt_admin(s, token, who + 4, sizeof who - 4)) {
+                memcpy(who, "jwt:", 4);
+                csrf_for(s, who, csrf);
+                snprintf(r->owner, sizeof r->owner, "%s", who + 4); /* the access log's owner */
+                got = HTTP_ADMIN_BEARER;
+            }
         }
-        return HTTP_ADMIN_REFUSED;
+        free(token);
+        return got;
     }
-    if (cookie_ok && ck && http_cookie_get(ck, COOKIE, value, sizeof value) == 0 && session_valid(s, value, nonce)) {
-        csrf_for(s->cfg->admin_token, nonce, csrf);
+    if (cookie_ok && s->cfg->admin_token && ck && http_cookie_get(ck, COOKIE, value, sizeof value) == 0 &&
+        session_valid(s, value, nonce)) {
+        csrf_for(s, nonce, csrf);
         return HTTP_ADMIN_COOKIE;
     }
     return HTTP_ADMIN_NONE;
@@ -202,7 +249,7 @@ static enum MHD_Result login(http_server *s, struct MHD_Connection *c, http_req 
         snprintf(ra, sizeof ra, "%d", retry_after);
         return login_page(c, r, 429, "Too many attempts; wait a minute.", hdrs);
     }
-    if (http_form_get(r->body.data, r->body.len, "token", token, sizeof token) < 0 ||
+    if (!s->cfg->admin_token || http_form_get(r->body.data, r->body.len, "token", token, sizeof token) < 0 ||
         !http_secret_equal(token, s->cfg->admin_token)) {
         eq_warn("component=admin", "admin login refused from %s", ip);
         return login_page(c, r, 401, "That is not the admin token.", NULL);

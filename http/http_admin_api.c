@@ -211,7 +211,7 @@ enum MHD_Result http_admin_api(http_server *s, struct MHD_Connection *c, http_re
         return http_respond_problem(c, r, &p);
     }
     if (who != HTTP_ADMIN_BEARER) {
-        http_problem_set(&p, 401, "unauthorized", "the admin API needs Authorization: Bearer with the admin token");
+        http_problem_set(&p, 401, "unauthorized", "the admin API needs Authorization: Bearer with the admin token or an admin JWT");
         return http_respond_problem(c, r, &p);
     }
     switch (r->route.endpoint) {

@@ -186,10 +186,10 @@ int http_links_add(http_server *s, const queue_status_row *row, json_t *doc, boo
 /* ---- http_admin.c, http_admin_api.c ---- */
 
 typedef enum http_admin_auth {
-    HTTP_ADMIN_OFF = 0, /* no EXPORTQ_ADMIN_TOKEN: the admin routes are 404 */
+    HTTP_ADMIN_OFF = 0, /* no EXPORTQ_ADMIN_TOKEN and no admin JWTs: the admin routes are 404 */
     HTTP_ADMIN_NONE,    /* no credential */
     HTTP_ADMIN_REFUSED, /* a credential, not the admin's */
-    HTTP_ADMIN_BEARER,  /* Authorization: Bearer with the admin token */
+    HTTP_ADMIN_BEARER,  /* Authorization: Bearer with the admin token, or a JWT whose admin claim is true */
     HTTP_ADMIN_COOKIE,  /* the login form's session cookie (cookie_ok only) */
 } http_admin_auth;
 

@@ -23,7 +23,10 @@ http_db_setup eqpages_admin
 define_slow_kind
 T1=$(token_for u1)
 T2=$(token_for u2)
-serve_start EXPORTQ_ADMIN_TOKEN="$AT"
+JWT_SECRET="pages-admin-jwt-secret-0123456789abcdef"
+serve_start EXPORTQ_ADMIN_TOKEN="$AT" EXPORTQ_JWT_SECRET="$JWT_SECRET" EXPORTQ_JWT_ADMIN_CLAIM=is_admin
+jwt() { /usr/bin/python3 "$EXPORTQ_SOURCE_DIR/tests/integration/jwt_mint.py" token --alg HS256 --secret "$JWT_SECRET" "$1" \
+  || fail "jwt_mint.py $1"; }
 
 enq() { # OWNER_TOKEN JSON -> id
   req POST /v1/exports "$1" -d "$2"
@@ -76,7 +79,19 @@ req POST /v1/admin/exports/999999/retry "$AT"
 assert_eq 404 "$STATUS" "retry of no job"
 req GET "/v1/admin/exports/$run_id" "$AT"
 assert_eq running "$(jq -r .state <<<"$BODY")" "one job"
-ok "/v1/admin: 401 without the admin Bearer (owner token, cookie), every owner, state filter, summary, 409/404"
+# a JWT whose EXPORTQ_JWT_ADMIN_CLAIM is (JSON) true is an admin; any other is not
+req GET "/v1/admin/exports?state=failed" "$(jwt '{"sub": "ops", "is_admin": true, "exp": "NOW+600"}')"
+assert_eq 200 "$STATUS" "admin JWT"
+assert_eq "$bad_id" "$(jq -r '[.exports[].id] | join(" ")' <<<"$BODY")" "admin JWT sees every owner"
+req GET /v1/admin/exports "$(jwt '{"sub": "ops", "is_admin": false, "exp": "NOW+600"}')"
+assert_eq 401 "$STATUS" "JWT with the admin claim false"
+req GET /v1/admin/exports "$(jwt '{"sub": "ops", "is_admin": "true", "exp": "NOW+600"}')"
+assert_eq 401 "$STATUS" "JWT with the admin claim a string"
+req GET /v1/admin/exports "$(jwt '{"sub": "ops", "is_admin": true, "exp": "NOW-600"}')"
+assert_eq 401 "$STATUS" "expired admin JWT"
+req GET /admin "$(jwt '{"sub": "ops", "is_admin": true, "exp": "NOW+600"}')"
+assert_eq 200 "$STATUS" "the dashboard with an admin JWT"
+ok "/v1/admin: 401 without the admin Bearer (owner token, cookie), every owner, state filter, summary, 409/404; admin JWTs (claim true) only"
 
 # ---- the page --------------------------------------------------------------------------
 ids=$(jq -nc --arg r "$run_id" --arg q "$q_id" --arg f "$bad_id" --arg s "$ok_id" --arg w "$worker" \
