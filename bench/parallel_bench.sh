@@ -106,7 +106,7 @@ row() {  # row LABEL DAT
   read -r pg _ _ <<<"$(stats "$dat" 7)"
   read -r rgw _ _ <<<"$(stats "$dat" 8)"
   read -r osd _ _ <<<"$(stats "$dat" 9)"
-  if [ "$jm" = "-" ] || [ -z "$jm" ]; then j="-"; t=$wm; else j=$(printf '%.2f (%.2f..%.2f)' "$jm" "$jl" "$jh"); t=$jm; fi
+  if awk '$5 == "-" { b = 1 } END { exit !b }' "$dat"; then j="-"; t=$wm; else j=$(printf '%.2f (%.2f..%.2f)' "$jm" "$jl" "$jh"); t=$jm; fi
   printf '| %-32s | %-18s | %-18s | %5s | %5s | %6s | %5s | %5s | %5s |\n' "$label" "$wm ($wl..$wh)" "$j" \
     "$(mbps "$REF_BYTES" "$t")" "$(fmt_ratio "$t" "$COPY_MED")" "$(mib "$rh")" \
     "$(awk -v u="$um" -v s="$sm" 'BEGIN{printf "%.1f", u+s}')" "$pg" "$(awk -v a="$rgw" -v b="$osd" 'BEGIN{printf "%.1f", a+b}')"
