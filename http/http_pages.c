@@ -13,10 +13,11 @@
  * "exportq-status-csrf", TOKEN): bound to the link.
  *
  * Many open pages, little database: the JSON of each job is cached for
- * CACHE_TTL_MS in a fixed table (CACHE_SLOTS slots, direct-mapped by id), so
- * a job costs at most one status query a second however many pages watch it,
+ * CACHE_TTL_MS in a fixed table (CACHE_SLOTS slots, direct-mapped by id; while
+ * one request refreshes an entry the others get the previous one), so a job
+ * costs about one status query a second however many pages watch it,
  * and answers carry an ETag (304 when unchanged). The page polls as the
- * server says (poll_after: 2 s running, 2..10 s queued by position, never
+ * server says (poll_after: 2 s running, 2..8 s queued by position, never
  * once final), backs off on errors, and slows to 30 s in a hidden tab.
  * The token is never logged (the access log has the path without query).
  */
@@ -42,6 +43,7 @@
 typedef struct cache_slot {
     long long id;
     long long at_ms;
+    long long refreshing_ms; /* a request is refreshing it since then (0 = none) */
     long long link_expires_at;
     char etag[24];
     size_t len;
@@ -69,15 +71,22 @@ void http_status_cache_free(http_status_cache *c)
     free(c);
 }
 
-/* A fresh entry of job id copied out: true when found. */
+/* The entry of job id copied out: true when fresh, or stale while another
+ * request is refreshing it (so a second's many polls of one job make one
+ * query, not one per task thread). false: the caller refreshes it. */
 static bool cache_get(http_status_cache *c, long long id, cache_slot *out)
 {
     cache_slot *s = &c->slots[(unsigned long long)id % CACHE_SLOTS];
-    bool hit;
+    long long now = eq_now_ms();
+    bool hit = false;
     pthread_mutex_lock(&c->lock);
-    hit = s->id == id && eq_now_ms() - s->at_ms < CACHE_TTL_MS;
-    if (hit)
-        *out = *s;
+    if (s->id == id) {
+        hit = now - s->at_ms < CACHE_TTL_MS || (s->refreshing_ms && now - s->refreshing_ms < 2 * CACHE_TTL_MS);
+        if (hit)
+            *out = *s;
+        else
+            s->refreshing_ms = now;
+    }
     pthread_mutex_unlock(&c->lock);
     return hit;
 }
@@ -284,6 +293,7 @@ static enum MHD_Result status_json(http_server *s, struct MHD_Connection *c, htt
         }
         e->id = id;
         e->at_ms = eq_now_ms();
+        e->refreshing_ms = 0;
         e->link_expires_at = row->link_expires_at;
         e->len = strlen(text);
         memcpy(e->json, text, e->len + 1);

@@ -103,7 +103,8 @@ void http_status_texts_of(const queue_status_row *row, http_status_texts *t)
                      row->position - 1, row->position == 2 ? "export is" : "exports are");
         else
             snprintf(t->message, sizeof t->message, "Your export will be tried again shortly.");
-        t->poll_after = row->position > 20 ? 10 : row->position > 5 ? 5 : 2;
+        /* under EXPORTQ_HTTP_HEADER_TIMEOUT's default (10 s): the page's keep-alive connection stays */
+        t->poll_after = row->position > 20 ? 8 : row->position > 5 ? 5 : 2;
     } else if (strcmp(st, "running") == 0) {
         snprintf(t->message, sizeof t->message, "Your export is being prepared.");
         t->poll_after = 2;
