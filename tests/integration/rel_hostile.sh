@@ -206,6 +206,12 @@ row http 401 "admin token with a suffix" GET /v1/admin/exports "${ADMIN}x"
 row http 401 "forged admin cookie on the admin API" GET /v1/admin/exports "" -b "eq_admin=9999999999.00000000000000000000000000000000.00"
 row http 400 "SQL in the admin state filter" GET "/v1/admin/exports?state=failed%27%20OR%201%3D1" "$ADMIN"
 row http 401 "admin retry with an owner token" POST "/v1/admin/exports/$J2/retry" "$T2"
+# Prefer: respond-async never turns a refused stream into a job
+row http 400 "Prefer: respond-async, SQL in a stream kind" GET "/v1/stream/x%27%3B%20DROP%20TABLE%20exportq.jobs%3B--" "$T1" -H 'Prefer: respond-async'
+row http 400 "Prefer: respond-async, unknown kind" GET "/v1/stream/no_such_kind" "$T1" -H 'Prefer: respond-async'
+row http 400 "Prefer: respond-async, SQL in a param name" GET "/v1/stream/user_activity?since%27%3BDROP%20TABLE%20app.activity%3B--=1" "$T1" -H 'Prefer: respond-async'
+row http 406 "Prefer: respond-async, nothing acceptable" GET "/v1/stream/user_activity" "$T1" -H 'Prefer: respond-async' -H 'Accept: image/png'
+row http 401 "Prefer: respond-async, revoked token" GET "/v1/stream/user_activity" "$TR" -H 'Prefer: respond-async'
 # recipients and log lines
 row http 422 "email outside the allowed domains" POST /v1/exports "$T1" -d '{"kind":"user_activity","email":"x@evil.example"}'
 row http 422 "look-alike allowed domain" POST /v1/exports "$T1" -d '{"kind":"user_activity","email":"x@allowed.example.evil"}'
