@@ -576,6 +576,27 @@ static void test_heartbeat_is_hot(void **state)
     queue_job_cleanup(&job);
 }
 
+/* The counters /metrics reads stay equal to a full count through statements
+ * of many rows (a bulk enqueue, a purge), added once per statement (012). */
+static void test_counts_bulk(void **state)
+{
+    (void)state;
+    reset();
+    PQclear(tq(db.conn, "INSERT INTO exportq.jobs (kind, params, owner, state, bytes) "
+                        "SELECT 'rows', '{}', 'o' || (g %% 50), "
+                        "CASE WHEN g %% 3 = 0 THEN 'failed' ELSE 'queued' END, g %% 7 "
+                        "FROM generate_series(1, 20000) g"));
+    PQclear(tq(db.conn, "DELETE FROM exportq.jobs WHERE id %% 4 = 1"));
+    PQclear(tq(db.conn, "UPDATE exportq.jobs SET state = 'cancelled' WHERE id %% 10 = 2 AND state = 'queued'"));
+    long long bad = tq_ll(db.conn,
+                          "SELECT count(*) FROM (SELECT state, sum(jobs) AS n, sum(bytes) AS b FROM exportq.job_counts "
+                          "GROUP BY state HAVING sum(jobs) <> 0) c FULL JOIN (SELECT state, count(*) AS n, "
+                          "sum(coalesce(bytes, 0)) AS b FROM exportq.jobs GROUP BY state) j USING (state) "
+                          "WHERE c.n IS DISTINCT FROM j.n OR c.b IS DISTINCT FROM j.b");
+    assert_int_equal(bad, 0);
+    assert_true(tq_ll(db.conn, "SELECT sum(jobs) FROM exportq.job_counts") == 15000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -592,6 +613,7 @@ int main(void)
         cmocka_unit_test(test_listen_wait),
         cmocka_unit_test(test_heartbeat_is_hot),
         cmocka_unit_test(test_orphaned_upload),
+        cmocka_unit_test(test_counts_bulk),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
