@@ -31,7 +31,9 @@ static const route_def defs[] = {
     {HTTP_EP_PAGE, HTTP_M_GET | HTTP_M_HEAD, "GET, HEAD", "/exports/{id}"},
     {HTTP_EP_PAGE_STATUS, HTTP_M_GET | HTTP_M_HEAD, "GET, HEAD", "/exports/{id}/status"},
     {HTTP_EP_PAGE_CANCEL, HTTP_M_POST, "POST", "/exports/{id}/cancel"},
+    {HTTP_EP_OPENAPI, HTTP_M_GET | HTTP_M_HEAD, "GET, HEAD", "/v1/openapi.json"},
 };
+_Static_assert(sizeof defs / sizeof defs[0] == HTTP_EP_COUNT, "one route_def per endpoint, in enum order");
 
 static int finish(const char *method, http_endpoint ep, http_route *out);
 
@@ -134,6 +136,8 @@ int http_route_match(const char *method, const char *path, http_route *out)
         return finish(method, HTTP_EP_HEALTHZ, out);
     if (strcmp(path, "/metrics") == 0)
         return finish(method, HTTP_EP_METRICS, out);
+    if (strcmp(path, "/v1/openapi.json") == 0)
+        return finish(method, HTTP_EP_OPENAPI, out);
     if (strncmp(path, exports, sizeof exports - 1) == 0) {
         const char *rest = path + sizeof exports - 1;
         const char *slash;

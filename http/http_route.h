@@ -31,6 +31,8 @@ typedef enum http_endpoint {
     HTTP_EP_PAGE,            /* /exports/{id} (the status page) */
     HTTP_EP_PAGE_STATUS,     /* /exports/{id}/status (its JSON, polled) */
     HTTP_EP_PAGE_CANCEL,     /* /exports/{id}/cancel (its cancel form) */
+    HTTP_EP_OPENAPI,         /* /v1/openapi.json */
+    HTTP_EP_COUNT            /* not an endpoint: how many there are */
 } http_endpoint;
 
 typedef enum http_action {
@@ -68,7 +70,8 @@ int http_route_match(const char *method, const char *path, http_route *out);
 /* The Allow header value of an endpoint, e.g. "GET, HEAD, POST". */
 const char *http_route_allow(http_endpoint ep);
 
-/* "GET /v1/exports/{id}"-style label of an endpoint for logs and metrics. */
+/* The endpoint's path template ("/v1/exports/{id}"), as in docs/openapi.json;
+ * for logs and metrics too. */
 const char *http_endpoint_name(http_endpoint ep);
 
 #endif

@@ -23,7 +23,9 @@
 #include "common/listen.h"
 #include "common/log.h"
 #include "common/log_ctx.h"
+#include "http/http_cors.h"
 #include "http/http_internal.h"
+#include "http/http_openapi.h"
 
 #define DB_POOL_SIZE 8
 #define DB_POOL_WAIT_MS 5000
@@ -35,13 +37,61 @@
 
 /* ---- MHD callbacks -------------------------------------------------------------- */
 
+/* A CORS preflight (OPTIONS with Access-Control-Request-Method) from a listed
+ * origin on a known path: 204 with what the path allows (http_cors.h). False
+ * when it is not one (then OPTIONS is 405 as any method a path does not take). */
+static bool cors_preflight(http_server *s, struct MHD_Connection *c, http_req *r)
+{
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    const char *hdrs[] = {"Access-Control-Allow-Methods", http_route_allow(r->route.endpoint),
+                          "Access-Control-Allow-Headers", HTTP_CORS_ALLOW_HEADERS,
+                          "Access-Control-Max-Age", HTTP_CORS_MAX_AGE, NULL};
+    if (strcmp(r->method, "OPTIONS") != 0 || r->route.endpoint == HTTP_EP_NONE ||
+        !MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Method") ||
+        !http_cors_origin_allowed(s->cfg->cors_origins, origin))
+        return false;
+    (void)http_respond(c, r, 204, NULL, NULL, 0, hdrs);
+    return true;
+}
+
+/* Vary: Origin on every answer once origins are configured; the CORS headers
+ * when the request's Origin is listed (MHD's thread, before queueing). */
+static void cors_headers(http_server *s, struct MHD_Connection *c, struct MHD_Response *resp)
+{
+    const char *origin;
+    if (!s->cfg->cors_origins)
+        return;
+    MHD_add_response_header(resp, "Vary", "Origin");
+    origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    if (!http_cors_origin_allowed(s->cfg->cors_origins, origin))
+        return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers", HTTP_CORS_EXPOSE_HEADERS);
+}
+
+/* GET /v1/openapi.json: the embedded document, no authentication. */
+static void openapi(struct MHD_Connection *c, http_req *r)
+{
+    http_problem p;
+    char *body = malloc(http_openapi_json_len);
+    if (!body) {
+        http_problem_set(&p, 500, "internal", "out of memory");
+        (void)http_respond_problem(c, r, &p);
+        return;
+    }
+    memcpy(body, http_openapi_json, http_openapi_json_len);
+    (void)http_respond(c, r, 200, "application/json", body, http_openapi_json_len, NULL);
+}
+
 /* First call, headers in: what can be answered without a body or a database
- * query (route, rate limit, Content-Length). Stages the answer when there is
- * one. */
+ * query (route, CORS preflight, rate limit, Content-Length). Stages the answer
+ * when there is one. */
 static void first_call(http_server *s, struct MHD_Connection *c, http_req *r)
 {
     http_problem p;
     r->route_status = http_route_match(r->method, r->path, &r->route);
+    if (cors_preflight(s, c, r))
+        return;
     if (r->route_status == 404) {
         http_problem_set(&p, 404, "not_found", "no such endpoint");
         (void)http_respond_problem(c, r, &p);
@@ -55,6 +105,10 @@ static void first_call(http_server *s, struct MHD_Connection *c, http_req *r)
     }
     if (r->route.endpoint == HTTP_EP_HEALTHZ)
         return;
+    if (r->route.endpoint == HTTP_EP_OPENAPI) {
+        openapi(c, r);
+        return;
+    }
     if (r->route.endpoint == HTTP_EP_METRICS) {
         (void)http_auth_metrics(s, c, r);
         return;
@@ -124,7 +178,9 @@ static void run_task(void *arg)
         case HTTP_EP_PAGE_CANCEL:
             (void)http_pages_handle(s, c, r);
             break;
+        case HTTP_EP_OPENAPI: /* answered at the first call */
         case HTTP_EP_NONE:
+        case HTTP_EP_COUNT:
             http_problem_set(&p, 404, "not_found", "no such endpoint");
             (void)http_respond_problem(c, r, &p);
             break;
@@ -161,6 +217,7 @@ static enum MHD_Result queue_staged(struct MHD_Connection *c, http_req *r)
     enum MHD_Result ret;
     if (!r->resp)
         return MHD_YES;
+    cors_headers(r->server, c, r->resp);
     ret = MHD_queue_response(c, (unsigned)r->status, r->resp);
     MHD_destroy_response(r->resp);
     r->resp = NULL;

@@ -45,7 +45,8 @@ jc() { echo "{\"sub\":\"hostile-u1\",\"aud\":\"eq\",\"iss\":\"https://id.test\",
 serve_start EXPORTQ_RATE_LIMIT=100000 EXPORTQ_PUBLIC_URL=http://127.0.0.1:1 EXPORTQ_LINK_SECRET="$LSECRET" \
   EXPORTQ_JWT_SECRET="$JWT_SECRET" EXPORTQ_JWT_PUBLIC_KEYS="$T/jwt-keys.pem" \
   EXPORTQ_JWT_AUDIENCE=eq EXPORTQ_JWT_ISSUER=https://id.test EXPORTQ_JWT_EMAIL_CLAIM=email \
-  EXPORTQ_ADMIN_TOKEN="$ADMIN" EXPORTQ_JWT_ADMIN_CLAIM=admin
+  EXPORTQ_ADMIN_TOKEN="$ADMIN" EXPORTQ_JWT_ADMIN_CLAIM=admin \
+  EXPORTQ_CORS_ORIGINS=https://app.test
 tables_before=$(psql_q "SELECT count(*) FROM pg_tables WHERE schemaname IN ('app', 'exportq')")
 
 # Bodies and values that a bash string cannot hold literally are made here.
@@ -177,6 +178,9 @@ row http 401 "JWT, POST"                 POST /v1/exports "$(jwt --alg none "$(j
 row http 401 "JWT, stream"               GET /v1/stream/user_activity "$(jwt --alg HS256 --secret-file "$T/rs.pub" "$(jc)")"
 row http 422 "JWT email claim, another address" POST /v1/exports "$(jwt --alg HS256 --secret "$JWT_SECRET" "$(jc '"email":"u1@allowed.example"')")" -d '{"kind":"user_activity","email":"victim@allowed.example"}'
 row http 404 "JWT of u1, u2's job"       GET "/v1/exports/$J2" "$jwt_good"
+# CORS: only the listed origin gets a preflight (http_cors.sh checks the headers)
+row http 405 "CORS preflight from an unlisted origin" OPTIONS /v1/exports "" -H 'Origin: https://evil.test' -H 'Access-Control-Request-Method: POST'
+row http 405 "CORS preflight, origin 'null'" OPTIONS /v1/exports "" -H 'Origin: null' -H 'Access-Control-Request-Method: DELETE'
 # another owner's ids
 row http 404 "another owner's job"       GET "/v1/exports/$J2" "$T1"
 row http 404 "another owner's download"  GET "/v1/exports/$J2/download" "$T1"
