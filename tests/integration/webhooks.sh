@@ -15,7 +15,8 @@
 #     spelling, loopback named by a wildcard, a host not allowed, a private
 #     range (a listener on the refused loopback address sees nothing);
 #     `webhooks list --failed` shows them; no secret: refused, named;
-#  5. two workers, a slow receiver: every event sent exactly once.
+#  5. two workers, a slow receiver: every event sent exactly once;
+#  6. webhook_settle records an outcome only for the attempt holding the event.
 . "$EXPORTQ_SOURCE_DIR/tests/harness/lib.sh"
 . "$EXPORTQ_SOURCE_DIR/tests/integration/http_serve.bash"
 use_fresh_db
@@ -275,3 +276,22 @@ PY
 grep -q "webhook export.succeeded delivered" "$t/w9.log" && grep -q "webhook export.succeeded delivered" "$t/w10.log" \
   || echo "# (one worker delivered them all this time)"
 ok "two workers, 12 events, each sent once"
+
+# --- 6. an outcome counts only for the attempt that holds the event ------------------
+id_f=$(psql_q "SELECT exportq.enqueue('wh', '{}', NULL, 'whf')")
+"$EXPORTQ_BIN" cancel "$id_f" >/dev/null || fail "cancel"
+evt=$(event_of "$id_f" id)
+# (no worker runs now; other events out of the way, so the claims below take this one)
+psql_q "UPDATE exportq.webhooks SET state = 'failed' WHERE id <> '$evt' AND state = 'pending'" >/dev/null
+claim() { psql_q "SELECT id || ' ' || attempts FROM exportq.webhook_claim(600, true) WHERE id = '$evt'"; }
+assert_eq "$evt 1" "$(claim)" "attempt 1 claims the event"
+assert_eq "" "$(claim)" "while leased, nobody else claims it"
+psql_q "UPDATE exportq.webhooks SET lease_expires_at = now() - interval '1 second' WHERE id = '$evt'" >/dev/null
+assert_eq "$evt 2" "$(claim)" "after the lease, attempt 2 claims it"
+settle() { psql_q "SELECT exportq.webhook_settle('$evt', $1, $2, NULL, 'x', false)"; }
+assert_eq lost "$(settle 1 false)" "attempt 1's late failure is not recorded"
+assert_eq "pending 2" "$(event_of "$id_f" "state || ' ' || attempts")" "still attempt 2's"
+assert_eq delivered "$(settle 2 true)" "attempt 2 delivered"
+assert_eq lost "$(settle 1 false)" "a late outcome cannot undo a delivery"
+assert_eq delivered "$(event_of "$id_f" state)" "delivered stays delivered"
+ok "webhook_settle records an outcome only for the attempt holding the event; a lease keeps others off"
