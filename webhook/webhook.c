@@ -320,8 +320,18 @@ static size_t reply_sink(char *p, size_t size, size_t n, void *ud)
     return *seen > WEBHOOK_REPLY_MAX ? 0 : size * n;
 }
 
+static int progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    const webhook_stop *stop = ud;
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return stop->stopped(stop->ud) ? 1 : 0;
+}
+
 int webhook_post(const char *url, bool trusted, const char *allowed_hosts, const char *secret, const char *body,
-                 size_t len, int timeout_s, webhook_result *res, eq_err *err)
+                 size_t len, int timeout_s, const webhook_stop *stop, webhook_result *res, eq_err *err)
 {
     CURL *c = NULL;
     struct curl_slist *hdrs = NULL, *pin = NULL;
@@ -381,6 +391,11 @@ int webhook_post(const char *url, bool trusted, const char *allowed_hosts, const
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &seen);
     if (pin)
         curl_easy_setopt(c, CURLOPT_RESOLVE, pin); /* connect to the addresses checked */
+    if (stop && stop->stopped) {
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)stop);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    }
     cr = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     if (cr != CURLE_OK && !(cr == CURLE_WRITE_ERROR && code > 0)) {

@@ -71,13 +71,21 @@ typedef struct webhook_result {
     bool refused;  /* refused before any connection (URL not allowed): do not retry */
 } webhook_result;
 
+/* Asked about every second during an attempt: true stops it at once (a
+ * second SIGTERM). */
+typedef struct webhook_stop {
+    bool (*stopped)(void *ud);
+    void *ud;
+} webhook_stop;
+
 /* One delivery attempt: POST body to url, signed at the current time.
  * trusted: the operator's URL (no host or address checks). Returns 0 when a
  * response came (any status: the caller decides), -1 with err when refused
  * before connecting (res->refused), or on a network error or timeout
  * (retryable). timeout_s bounds the whole attempt (connect at most 5 s);
- * the reply is read up to WEBHOOK_REPLY_MAX bytes, then dropped. */
+ * the reply is read up to WEBHOOK_REPLY_MAX bytes, then dropped. stop (may be
+ * NULL) cuts an attempt short (retryable error). */
 int webhook_post(const char *url, bool trusted, const char *allowed_hosts, const char *secret, const char *body,
-                 size_t len, int timeout_s, webhook_result *res, eq_err *err) EQ_MUST;
+                 size_t len, int timeout_s, const webhook_stop *stop, webhook_result *res, eq_err *err) EQ_MUST;
 
 #endif

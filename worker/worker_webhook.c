@@ -54,6 +54,12 @@ json_t *worker_webhook_data(const queue_webhook *ev, s3_client *s3, eq_err *err)
     return doc;
 }
 
+static bool stopping_now(void *ud)
+{
+    const worker_webhooks *ww = ud;
+    return atomic_load(ww->stop) >= JOB_STOP_NOW;
+}
+
 /* One attempt of a claimed event, and its outcome recorded. */
 static void deliver(const worker_webhooks *ww, PGconn *conn, s3_client *s3, const queue_webhook *ev)
 {
@@ -62,6 +68,7 @@ static void deliver(const worker_webhooks *ww, PGconn *conn, s3_client *s3, cons
     char ctx[128], error[sizeof ((eq_err *)0)->msg + 64], state[QUEUE_STATE_MAX];
     bool delivered = false, final = false;
     webhook_result wr = {0, false};
+    webhook_stop stop = {stopping_now, (void *)ww};
     json_t *data = NULL;
     char *body = NULL;
     eq_err err, e2;
@@ -82,7 +89,7 @@ static void deliver(const worker_webhooks *ww, PGconn *conn, s3_client *s3, cons
                  WEBHOOK_BODY_MAX);
         final = true;
     } else if (webhook_post(url, ev->url == NULL, cfg->webhook_allowed_hosts, cfg->webhook_secret, body, strlen(body),
-                            cfg->webhook_timeout, &wr, &err) < 0) {
+                            cfg->webhook_timeout, &stop, &wr, &err) < 0) {
         snprintf(error, sizeof error, "%s", err.msg);
         final = wr.refused;
     } else if (wr.status >= 200 && wr.status < 300) {

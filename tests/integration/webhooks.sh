@@ -8,7 +8,8 @@
 #  2. a receiver that answers 500 first: retried with the same event id, then
 #     delivered (webhooks list shows 2 attempts);
 #  3. a receiver that holds its answer, and one that is dead: exports and
-#     mails go on meanwhile; the dead one's event is retried;
+#     mails go on meanwhile (a second SIGTERM cuts the held attempt); the
+#     dead one's event is retried;
 #  4. a kind's webhook_url: delivered when its host is allowed; refused at
 #     define_kind when it names a metadata/link-local IP literal; refused
 #     before any connection at delivery for the metadata address in another
@@ -171,14 +172,21 @@ rel_bg wh "$t/w4.log" "$EXPORTQ_BIN" worker
 wait_for "[ \"\$(recv_count r3)\" -ge 1 ]" 60 || fail "the held receiver got nothing"
 addr_h2="wh-held-$$@example.test"
 id_h2=$(psql_q "SELECT exportq.enqueue('wh', '{}', '$addr_h2', 'whu3')")
-wait_for "[ -n \"\$(mail_for $addr_h2)\" ]" 60 || fail "a job's mail waited for a held webhook"
+held() { psql_q "SELECT count(*), min(state), min(attempts) FROM exportq.webhooks
+  WHERE job_id = $id_h1 AND lease_expires_at > now()" | tr '|' ' '; }
+# the mail comes, or the held attempt ends (EXPORTQ_WEBHOOK_TIMEOUT): whichever is first
+wait_for "[ -n \"\$(mail_for $addr_h2)\" ] || [ \"\$(held)\" != '1 pending 1' ]" 120 || fail "neither"
+assert_eq "1 pending 1" "$(held)" "the first event's attempt is still held"
+[ -n "$(mail_for "$addr_h2")" ] || fail "a job's mail waited for a held webhook"
 assert_eq succeeded "$(psql_q "SELECT state FROM exportq.jobs WHERE id = $id_h2")" "the second job ran"
-assert_eq "1 pending 1" "$(psql_q "SELECT count(*), min(state), min(attempts) FROM exportq.webhooks
-  WHERE job_id = $id_h1 AND lease_expires_at > now()" | tr '|' ' ')" "the first event's attempt is still held"
 assert_eq 1 "$(recv_count r3)" "the receiver still holds its only request"
+# a second SIGTERM stops the worker at once, not when the held attempt times out
+kill -TERM "$wh"; sleep 0.5; kill -TERM "$wh"
+wait_for "! kill -0 $wh" 20 || fail "a worker held in a webhook did not stop on the second SIGTERM"
+wait "$wh" || true
+assert_eq "pending 1" "$(event_of "$id_h1" "state || ' ' || attempts")" "the cut attempt is retried later"
 touch "$t/release"
-kill -TERM "$wh"; wait "$wh" || true
-ok "while a receiver held its answer, another job ran and its mail was sent"
+ok "while a receiver held its answer, another job ran and its mail was sent; a second SIGTERM cut the attempt"
 
 dead_port=$(free_port)
 export EXPORTQ_WEBHOOK_URL="http://127.0.0.1:$dead_port/h"

@@ -177,31 +177,31 @@ static void test_post_refusals(void **state)
     const char *body = "{}";
     (void)state;
     assert_int_equal(webhook_post("http://169.254.169.254/latest/meta-data/", false, "hooks.example.com", SECRET,
-                                  body, 2, 2, &r, &err),
+                                  body, 2, 2, NULL, &r, &err),
                      -1);
     assert_true(r.refused);
     assert_non_null(strstr(err.msg, "EXPORTQ_WEBHOOK_ALLOWED_HOSTS"));
     /* allowed by name, but the address is the metadata service: refused after the (numeric) lookup */
-    assert_int_equal(webhook_post("http://169.254.169.254/", false, "169.254.169.254", SECRET, body, 2, 2, &r, &err),
+    assert_int_equal(webhook_post("http://169.254.169.254/", false, "169.254.169.254", SECRET, body, 2, 2, NULL, &r, &err),
                      -1);
     assert_true(r.refused);
     assert_non_null(strstr(err.msg, "169.254.169.254"));
-    assert_int_equal(webhook_post("http://[fd00:ec2::254]/", false, "fd00:ec2::254", SECRET, body, 2, 2, &r, &err),
+    assert_int_equal(webhook_post("http://[fd00:ec2::254]/", false, "fd00:ec2::254", SECRET, body, 2, 2, NULL, &r, &err),
                      -1);
     assert_true(r.refused);
-    assert_int_equal(webhook_post("http://127.0.0.1:9/", false, "127.0.0.2,*.0.0.1", SECRET, body, 2, 2, &r, &err),
+    assert_int_equal(webhook_post("http://127.0.0.1:9/", false, "127.0.0.2,*.0.0.1", SECRET, body, 2, 2, NULL, &r, &err),
                      -1);
     assert_true(r.refused);
     assert_int_equal(webhook_post("http://hooks.example.com@169.254.169.254/", false, "hooks.example.com", SECRET,
-                                  body, 2, 2, &r, &err),
+                                  body, 2, 2, NULL, &r, &err),
                      -1);
     assert_true(r.refused);
-    assert_int_equal(webhook_post("ftp://hooks.example.com/", false, "hooks.example.com", SECRET, body, 2, 2, &r, &err),
+    assert_int_equal(webhook_post("ftp://hooks.example.com/", false, "hooks.example.com", SECRET, body, 2, 2, NULL, &r, &err),
                      -1);
     assert_true(r.refused);
-    assert_int_equal(webhook_post("file:///etc/passwd", true, NULL, SECRET, body, 2, 2, &r, &err), -1);
+    assert_int_equal(webhook_post("file:///etc/passwd", true, NULL, SECRET, body, 2, 2, NULL, &r, &err), -1);
     assert_true(r.refused); /* even the operator's URL is http(s) only */
-    assert_int_equal(webhook_post("http://127.0.0.1:9/", true, NULL, NULL, body, 2, 2, &r, &err), -1);
+    assert_int_equal(webhook_post("http://127.0.0.1:9/", true, NULL, NULL, body, 2, 2, NULL, &r, &err), -1);
     assert_true(r.refused); /* no secret, no webhook */
     assert_non_null(strstr(err.msg, "EXPORTQ_WEBHOOK_SECRET"));
 }
