@@ -203,6 +203,10 @@ int job_parallel_run(job_parallel *jp, s3_upload *up, int (*tick)(void *ud, eq_e
                     break;
                 return -1;
             }
+            /* a range's connect + snapshot import can take a while on a busy
+             * server: keep the lease between them */
+            if (tick(ud, err) < 0)
+                return -1;
         }
         for (unsigned i = 0; i < jp->split.n; i++) {
             range *r = &jp->r[i];
