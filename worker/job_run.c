@@ -20,6 +20,7 @@
 #include "s3/s3_presign.h"
 #include "s3/s3_upload.h"
 #include "worker/job_parallel.h"
+#include "worker/lease_keeper.h"
 #include "worker/worker_metrics.h"
 
 #define HEARTBEAT_MS 1000        /* progress is recorded at most once a second */
@@ -35,6 +36,7 @@ typedef struct run_state {
     char logctx[EQ_LOGCTX_MAX];
     export_stream *x;
     job_parallel *par; /* the ranges of a parallel export; NULL = serial (x) */
+    lease_keeper *keeper; /* xlsx: renews the lease while the workbook is zipped */
     s3_upload *up;
     long long next_hb_ms;
     long long last_hb_ok_ms;
@@ -74,6 +76,7 @@ static int tick(run_state *rs, eq_err *err)
                         (long long)bytes_so_far(rs), &hb) == 0) {
         bool notified;
         rs->last_hb_ok_ms = now;
+        lease_keeper_progress(rs->keeper, (long long)rows_so_far(rs), (long long)bytes_so_far(rs));
         /* The connection LISTENs for the idle loop: every NOTIFY of every
          * enqueue lands in libpq's list with each result. Drop them here, or
          * a busy worker's memory grows with the traffic of the whole system. */
@@ -237,6 +240,10 @@ static int export_to_s3(run_state *rs, const char *key, const export_options *op
     }
     if (export_open(&spec, upload_sink, rs, &rs->x, err) < 0)
         return -1;
+    /* xlsx: the last export_next() zips the workbook in one blocking call */
+    if (opts->format == EXPORT_FORMAT_XLSX &&
+        lease_keeper_start(ctx->cfg->database_url, rs->job, ctx->cfg->lease_seconds, rs->logctx, &rs->keeper, err) < 0)
+        return -1;
 
     for (;;) {
         int r = EXPORT_WOULD_BLOCK;
@@ -262,6 +269,8 @@ static int export_to_s3(run_state *rs, const char *key, const export_options *op
             return -1;
     }
 finish:
+    lease_keeper_stop(rs->keeper); /* the workbook is zipped and uploaded: ticks renew again */
+    rs->keeper = NULL;
     if (tick(rs, err) < 0)
         return -1;
     record_written(rs, key);
@@ -414,6 +423,7 @@ cleanup: {
         worker_metrics_export((worker_outcome_m)out, rows_so_far(&rs), bytes_so_far(&rs),
                               eq_now_ms() - t0, rs.up ? &st : NULL);
     }
+    lease_keeper_stop(rs.keeper);
     export_close(rs.x);
     job_parallel_free(rs.par);
     s3_upload_free(rs.up);

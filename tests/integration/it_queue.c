@@ -4,6 +4,7 @@
 #include "tests/integration/it_queue_db.h"
 
 #include "queue/queue.h"
+#include "worker/lease_keeper.h"
 
 static tdb db;
 
@@ -597,6 +598,31 @@ static void test_counts_bulk(void **state)
     assert_true(tq_ll(db.conn, "SELECT sum(jobs) FROM exportq.job_counts") == 15000);
 }
 
+/* The worker's lease keeper (xlsx: the workbook is zipped in one blocking
+ * call) renews the lease and records the published progress from a thread
+ * and a connection of its own; a job left alone would have lost its lease. */
+static void test_lease_keeper(void **state)
+{
+    queue_job job = {0};
+    lease_keeper *k = NULL;
+    eq_err err;
+    (void)state;
+    reset();
+    long long id = enq("u-keeper", 0, NULL);
+    assert_true(claim("w1", 0, &job));
+    PQclear(tq(db.conn, "UPDATE exportq.jobs SET lease_expires_at = now() + interval '2 seconds' WHERE id = %lld", id));
+    assert_int_equal(lease_keeper_start(db.url, &job, 5, "test", &k, &err), 0);
+    lease_keeper_progress(k, 42, 4200);
+    /* past the 2 s the lease had, and past a whole 5 s lease */
+    usleep(6500 * 1000);
+    assert_true(tq_ll(db.conn, "SELECT (lease_expires_at > now() + interval '1 second')::int FROM exportq.jobs "
+                               "WHERE id = %lld", id) == 1);
+    assert_int_equal(tq_ll(db.conn, "SELECT rows FROM exportq.jobs WHERE id = %lld", id), 42);
+    state_is(id, "running");
+    lease_keeper_stop(k);
+    queue_job_cleanup(&job);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -614,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_heartbeat_is_hot),
         cmocka_unit_test(test_orphaned_upload),
         cmocka_unit_test(test_counts_bulk),
+        cmocka_unit_test(test_lease_keeper),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
