@@ -1,4 +1,4 @@
-/* hex.h - hexadecimal encoding, the one definition (SigV4 digests, token
+/* hex.h - hexadecimal (and base64url digit) encoding, the one definition (SigV4 digests, token
  * hashes, part checksums use lowercase; percent-encoding uses uppercase).
  * Pure functions; the caller owns every buffer. */
 #ifndef EXPORTQ_COMMON_HEX_H
@@ -16,5 +16,9 @@ void eq_hex_escape(unsigned char c, char mark, char out[3]);
 
 /* The value of one hex digit (either case), or -1 when c is not one. */
 int eq_hex_value(char c);
+
+/* The value of one base64url digit (RFC 4648 section 5: A-Z a-z 0-9 - _),
+ * or -1 when c is not one (padding '=' included): link tokens, JWTs, JWKs. */
+int eq_b64url_value(char c);
 
 #endif

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/hex.h"
+
 #define LINK_VERSION 1
 #define PAYLOAD_LEN 18 /* version, scope, job id, expiry */
 #define MAC_LEN 32
@@ -40,21 +42,6 @@ static size_t b64url_encode(const unsigned char *in, size_t n, char *out)
     return o;
 }
 
-static int b64url_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
 /* Decodes exactly LINK_TOKEN_LEN characters into RAW_LEN bytes; -1 on any
  * character outside the alphabet or non-zero leftover bits (non-canonical). */
 static int decode_token(const char *t, unsigned char raw[RAW_LEN])
@@ -63,7 +50,7 @@ static int decode_token(const char *t, unsigned char raw[RAW_LEN])
     int bits = 0;
     size_t o = 0;
     for (size_t i = 0; i < LINK_TOKEN_LEN; i++) {
-        int v = b64url_value(t[i]);
+        int v = eq_b64url_value(t[i]);
         if (v < 0)
             return -1;
         acc = (acc << 6 | (unsigned)v) & 0xffffu;

@@ -24,23 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hex.h"
+
 #define RSA_MIN_BITS 2048
 #define JWK_BIN_MAX 2048 /* bytes of one decoded JWK member (a 16384-bit modulus) */
-
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
 
 long http_jwt_b64url_decode(const char *in, size_t len, unsigned char *out, size_t outsz)
 {
@@ -50,7 +37,7 @@ long http_jwt_b64url_decode(const char *in, size_t len, unsigned char *out, size
     if (len % 4 == 1 || len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0) > outsz)
         return -1;
     for (size_t i = 0; i < len; i++) {
-        int v = b64val((unsigned char)in[i]);
+        int v = eq_b64url_value(in[i]);
         if (v < 0)
             return -1;
         acc = (acc << 6) | (unsigned)v;

@@ -93,6 +93,13 @@ static void test_hex(void **state)
     (void)state;
     eq_hex_encode("\x00\x7f\xab\xff", 4, out);
     assert_string_equal(out, "007fabff");
+    /* base64url digits: the whole alphabet in order, nothing else */
+    static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(eq_b64url_value(b64url[i]), i);
+    for (int c = 1; c < 256; c++)
+        if (!strchr(b64url, c))
+            assert_int_equal(eq_b64url_value((char)c), -1);
     eq_hex_encode("", 0, out);
     assert_string_equal(out, "");
     eq_hex_escape(0xC3, '%', esc);
