@@ -83,7 +83,10 @@ seq 200 | xargs -P 20 -I{} curl -sS -o /dev/null "$jurl"
 secs=$(( ($(date +%s%N) - start + 999999999) / 1000000000 ))
 sleep 1
 after=$(calls)
-[ $((after - before)) -le $((secs + 1)) ] || fail "200 polls cost $((after - before)) status queries in ${secs}s"
+# about one a second (window edges and the statistics' flush can add one a
+# second more); without the cache it is one per poll: 200
+[ $((after - before)) -le $((2 * secs + 2)) ] && [ $((after - before)) -lt 100 ] \
+  || fail "200 polls cost $((after - before)) status queries in ${secs}s"
 ok "status JSON: ETag and 304, poll_after 0 once final; 200 polls in ${secs}s cost $((after - before)) status queries"
 
 # ---- 410 once the link expired; CSRF of the cancel form ------------------------------------
