@@ -172,31 +172,12 @@ static enum MHD_Result respond_page(struct MHD_Connection *c, http_req *r, int s
                                     const char *const *extra)
 {
     char hash[HTTP_CSP_HASH_MAX], csp[256];
-    const char *hdrs[12];
-    size_t n = 0;
     http_csp_hash(http_admin_css(), hash);
     snprintf(csp, sizeof csp,
              "default-src 'none'; style-src %s; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; "
              "base-uri 'none'",
              hash);
-    hdrs[n++] = "Content-Security-Policy";
-    hdrs[n++] = csp;
-    hdrs[n++] = "Referrer-Policy";
-    hdrs[n++] = "no-referrer";
-    hdrs[n++] = "X-Frame-Options";
-    hdrs[n++] = "DENY";
-    for (size_t i = 0; extra && extra[i] && extra[i + 1] && n + 3 < sizeof hdrs / sizeof hdrs[0]; i += 2) {
-        hdrs[n++] = extra[i];
-        hdrs[n++] = extra[i + 1];
-    }
-    hdrs[n] = NULL;
-    {
-        char *body = page->data;
-        size_t len = page->len;
-        page->data = NULL;
-        eq_buf_cleanup(page);
-        return http_respond(c, r, status, "text/html; charset=utf-8", body, body ? len : 0, hdrs);
-    }
+    return http_respond_html(c, r, status, page, csp, false, extra);
 }
 
 static enum MHD_Result login_page(struct MHD_Connection *c, http_req *r, int status, const char *msg,

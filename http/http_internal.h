@@ -128,6 +128,14 @@ typedef struct http_req {
  * hdrs: NULL or name, value, ..., NULL. Sets r->status. */
 enum MHD_Result http_respond(struct MHD_Connection *c, http_req *r, int status, const char *ctype, char *body,
                              size_t len, const char *const *hdrs);
+
+/* An HTML page (the pages' one rule for their headers): `csp` as
+ * Content-Security-Policy, Referrer-Policy: no-referrer (a page URL may carry
+ * a link token), X-Robots-Tag: noindex, X-Frame-Options: DENY unless
+ * `framable`, then the NULL-terminated name/value pairs of `extra`. Takes the
+ * page's bytes (page is emptied). */
+enum MHD_Result http_respond_html(struct MHD_Connection *c, http_req *r, int status, eq_buf *page, const char *csp,
+                                  bool framable, const char *const *extra);
 /* Stages resp (taken) with status. */
 enum MHD_Result http_respond_stage(http_req *r, int status, struct MHD_Response *resp);
 /* Takes the reference to doc. */

@@ -148,36 +148,13 @@ static enum MHD_Result respond_html(http_server *s, struct MHD_Connection *c, ht
                                     const char *const *extra)
 {
     char sh[HTTP_CSP_HASH_MAX], ch[HTTP_CSP_HASH_MAX], csp[1024];
-    const char *hdrs[14];
-    size_t n = 0;
     http_csp_hash(http_status_js(), sh);
     http_csp_hash(http_status_css(), ch);
     snprintf(csp, sizeof csp,
              "default-src 'none'; script-src %s; style-src %s; connect-src 'self'; img-src data:; "
              "form-action 'self'; base-uri 'none'; frame-ancestors %s",
              sh, ch, s->cfg->frame_ancestors ? s->cfg->frame_ancestors : "'none'");
-    hdrs[n++] = "Content-Security-Policy";
-    hdrs[n++] = csp;
-    hdrs[n++] = "Referrer-Policy"; /* the URL is a credential */
-    hdrs[n++] = "no-referrer";
-    hdrs[n++] = "X-Robots-Tag";
-    hdrs[n++] = "noindex";
-    if (!s->cfg->frame_ancestors) {
-        hdrs[n++] = "X-Frame-Options";
-        hdrs[n++] = "DENY";
-    }
-    for (size_t i = 0; extra && extra[i] && extra[i + 1] && n + 3 < sizeof hdrs / sizeof hdrs[0]; i += 2) {
-        hdrs[n++] = extra[i];
-        hdrs[n++] = extra[i + 1];
-    }
-    hdrs[n] = NULL;
-    {
-        char *body = page->data;
-        size_t len = page->len;
-        page->data = NULL;
-        eq_buf_cleanup(page);
-        return http_respond(c, r, status, "text/html; charset=utf-8", body, body ? len : 0, hdrs);
-    }
+    return http_respond_html(c, r, status, page, csp, s->cfg->frame_ancestors != NULL, extra);
 }
 
 static enum MHD_Result gone(http_server *s, struct MHD_Connection *c, http_req *r, int status)

@@ -95,3 +95,31 @@ void http_problem_from_err(http_problem *p, const http_req *r, const eq_err *err
     else
         http_problem_set(p, 500, "internal", "internal error");
 }
+
+enum MHD_Result http_respond_html(struct MHD_Connection *c, http_req *r, int status, eq_buf *page, const char *csp,
+                                  bool framable, const char *const *extra)
+{
+    const char *hdrs[16];
+    size_t n = 0;
+    char *body = page->data;
+    size_t len = page->len;
+
+    hdrs[n++] = "Content-Security-Policy";
+    hdrs[n++] = csp;
+    hdrs[n++] = "Referrer-Policy";
+    hdrs[n++] = "no-referrer";
+    hdrs[n++] = "X-Robots-Tag";
+    hdrs[n++] = "noindex";
+    if (!framable) {
+        hdrs[n++] = "X-Frame-Options";
+        hdrs[n++] = "DENY";
+    }
+    for (size_t i = 0; extra && extra[i] && extra[i + 1] && n + 3 < sizeof hdrs / sizeof hdrs[0]; i += 2) {
+        hdrs[n++] = extra[i];
+        hdrs[n++] = extra[i + 1];
+    }
+    hdrs[n] = NULL;
+    page->data = NULL;
+    eq_buf_cleanup(page);
+    return http_respond(c, r, status, "text/html; charset=utf-8", body, body ? len : 0, hdrs);
+}
