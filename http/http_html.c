@@ -106,17 +106,6 @@ int http_html_printf(eq_buf *b, eq_err *err, const char *fmt, ...)
     return http_html_escape(b, tmp, err);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes src[0..n) (%XX, '+') into out[outsz]; -1 when malformed or too long. */
 static int form_decode(const char *src, size_t n, char *out, size_t outsz)
 {
@@ -129,8 +118,8 @@ static int form_decode(const char *src, size_t n, char *out, size_t outsz)
             int hi, lo;
             if (i + 2 >= n)
                 return -1;
-            hi = hexval(src[i + 1]);
-            lo = hexval(src[i + 2]);
+            hi = eq_hex_value(src[i + 1]);
+            lo = eq_hex_value(src[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = hi * 16 + lo;

@@ -129,6 +129,11 @@ typedef struct http_req {
 enum MHD_Result http_respond(struct MHD_Connection *c, http_req *r, int status, const char *ctype, char *body,
                              size_t len, const char *const *hdrs);
 
+/* A presigned GET of a succeeded job's object (its file name as the
+ * download name) valid `ttl` seconds, never past the object's retention and
+ * (s3_presign_get) never past the credentials' life. *url is malloc'ed. */
+int http_presign_job(http_server *s, const queue_status_row *row, long ttl, char **url, eq_err *err) EQ_MUST;
+
 /* An HTML page (the pages' one rule for their headers): `csp` as
  * Content-Security-Policy, Referrer-Policy: no-referrer (a page URL may carry
  * a link token), X-Robots-Tag: noindex, X-Frame-Options: DENY unless

@@ -16,13 +16,11 @@
 #include "mail/mail_message.h"
 #include "s3/s3_presign.h"
 
-/* The job as the API shows it: queue_status_json() plus download_url (a
- * freshly presigned link) once succeeded and not yet past retention. */
-static int presign(http_server *s, const queue_status_row *row, char **url, eq_err *err)
+int http_presign_job(http_server *s, const queue_status_row *row, long ttl, char **url, eq_err *err)
 {
     const char *filename = object_key_basename(row->object_key);
     long long now = (long long)time(NULL);
-    long expires = s->cfg->link_ttl;
+    long expires = ttl;
     int rc;
     if (row->expires_at > 0 && row->expires_at - now < expires)
         expires = (long)(row->expires_at - now);
@@ -32,6 +30,14 @@ static int presign(http_server *s, const queue_status_row *row, char **url, eq_e
     rc = s3_presign_get(s->s3, row->object_key, expires, filename[0] ? filename : NULL, url, err);
     pthread_mutex_unlock(&s->s3_lock);
     return rc;
+}
+
+/* The job as the API shows it: queue_status_json() plus download_url (a
+ * freshly presigned link of EXPORTQ_LINK_TTL) once succeeded and not yet past
+ * retention. */
+static int presign(http_server *s, const queue_status_row *row, char **url, eq_err *err)
+{
+    return http_presign_job(s, row, s->cfg->link_ttl, url, err);
 }
 
 static bool past_retention(const queue_status_row *row)

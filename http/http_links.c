@@ -44,25 +44,6 @@ int http_links_add(http_server *s, const queue_status_row *row, json_t *doc, boo
     return 0;
 }
 
-/* A presigned URL for the redirect: EXPORTQ_PRESIGN_TTL, never past the
- * object's retention (s3_presign_get also stops at the credentials' end). */
-static int presign_short(http_server *s, const queue_status_row *row, char **url, eq_err *err)
-{
-    const char *filename = object_key_basename(row->object_key);
-    long long now = (long long)time(NULL);
-    long expires = s->cfg->presign_ttl;
-    int rc;
-    if (row->expires_at > 0 && row->expires_at - now < expires)
-        expires = (long)(row->expires_at - now);
-    if (expires < 1)
-        expires = 1;
-    pthread_mutex_lock(&s->s3_lock);
-    rc = s3_presign_get(s->s3, row->object_key, s3_client_link_ttl(s->s3, expires), filename[0] ? filename : NULL,
-                        url, err);
-    pthread_mutex_unlock(&s->s3_lock);
-    return rc;
-}
-
 enum MHD_Result http_links_download(http_server *s, struct MHD_Connection *c, http_req *r)
 {
     const char *t = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "t");
@@ -116,7 +97,7 @@ enum MHD_Result http_links_download(http_server *s, struct MHD_Connection *c, ht
     {
         char *url = NULL;
         const char *hdrs[] = {MHD_HTTP_HEADER_LOCATION, NULL, NULL};
-        if (presign_short(s, row, &url, &err) < 0) {
+        if (http_presign_job(s, row, s->cfg->presign_ttl, &url, &err) < 0) {
             http_problem_from_err(&p, r, &err);
             goto answer;
         }
