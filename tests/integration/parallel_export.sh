@@ -193,8 +193,10 @@ ok "owner: a split function returning {\"owner\": \"evil\"} still exports only u
 fi
 if only 5; then
 # ---- 5. a failed range, a cancel, a kill -9: no multipart upload left ------------------------
-# range 4 fails on its last rows, once parts of every range are in the upload
-id=$(run_job "$t/fail.log" pt cuts=100000,200000,300000 fail_at=399000)
+# range 4 fails on its last rows, once parts of every range are in the upload;
+# it pauses first so that range 1 (whose parts go first) has created the upload
+# even on a slow (ASan, loaded) machine
+id=$(run_job "$t/fail.log" pt cuts=100000,200000,300000 pause_at=398000 pause=10 fail_at=399000)
 parallel_ran "$t/fail.log" 4
 st=$(psql_q "SELECT state || ': ' || coalesce(last_error, '') FROM exportq.jobs WHERE id = $id")
 case "$st" in queued:*division* | failed:*division*) ;; *) fail "failed range: job $id is $st" ;; esac
