@@ -72,13 +72,7 @@ static enum MHD_Result list(http_server *s, struct MHD_Connection *c, http_req *
     json_object_set_new(doc, "exports", arr);
     for (int i = 0; i < n; i++)
         json_array_append_new(arr, admin_job_json(&rows[i]));
-    if (n == limit && n > 0) {
-        char next[32];
-        snprintf(next, sizeof next, "%lld", rows[n - 1].id);
-        json_object_set_new(doc, "next_cursor", json_string(next));
-    } else {
-        json_object_set_new(doc, "next_cursor", json_null());
-    }
+    http_list_next_cursor(doc, n, limit, n > 0 ? rows[n - 1].id : 0);
     free(rows);
     return http_respond_json(c, r, 200, doc, NULL);
 }

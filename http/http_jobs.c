@@ -91,6 +91,44 @@ static int load_own_job(PGconn *conn, http_req *r, long long id, queue_status_ro
     return 0;
 }
 
+/* queue_enqueue(), the queue's refusal of the request being a 400
+ * invalid_request problem. */
+static int enqueue(PGconn *conn, const queue_enqueue_req *q, long long *id, http_req *r, http_problem *p)
+{
+    eq_err err;
+    eq_err_clear(&err);
+    if (queue_enqueue(conn, q, id, &err) == 0)
+        return 0;
+    if (err.code == EQ_ERR_INVALID)
+        return http_problem_set(p, 400, "invalid_request", "%s", err.msg);
+    http_problem_from_err(p, r, &err);
+    return -1;
+}
+
+/* 202 for an enqueued job: its JSON, Location: /v1/exports/{id}, then the
+ * header pairs of `extra` (NULL-terminated, at most 4 pairs; NULL = none). */
+static enum MHD_Result respond_accepted(http_server *s, struct MHD_Connection *c, http_req *r,
+                                        const queue_status_row *row, const char *const *extra)
+{
+    char location[64];
+    const char *hdrs[11] = {MHD_HTTP_HEADER_LOCATION, location, NULL};
+    http_problem p;
+    eq_err err;
+    json_t *doc;
+    eq_err_clear(&err);
+    snprintf(location, sizeof location, "/v1/exports/%lld", row->id);
+    for (size_t i = 0; extra && extra[i] && i + 3 < sizeof hdrs / sizeof hdrs[0]; i += 2) {
+        hdrs[i + 2] = extra[i];
+        hdrs[i + 3] = extra[i + 1];
+        hdrs[i + 4] = NULL;
+    }
+    if (!(doc = job_json(s, row, &err))) {
+        http_problem_from_err(&p, r, &err);
+        return http_respond_problem(c, r, &p);
+    }
+    return http_respond_json(c, r, 202, doc, hdrs);
+}
+
 enum MHD_Result http_jobs_create(http_server *s, struct MHD_Connection *c, http_req *r)
 {
     http_export_req req;
@@ -154,13 +192,8 @@ enum MHD_Result http_jobs_create(http_server *s, struct MHD_Connection *c, http_
                             .format = req.format[0] ? req.format : NULL,
                             .existing = &existing,
                             .allowed_domains = s->cfg->mail_allowed_domains};
-    if (queue_enqueue(conn, &q, &id, &err) < 0) {
-        if (err.code == EQ_ERR_INVALID)
-            http_problem_set(&p, 400, "invalid_request", "%s", err.msg);
-        else
-            http_problem_from_err(&p, r, &err);
+    if (enqueue(conn, &q, &id, r, &p) < 0)
         goto answer;
-    }
     if (existing && idem) {
         bool same = false;
         if (queue_same_request(conn, id, req.kind, params, q.email, &same, &err) < 0) {
@@ -179,22 +212,12 @@ enum MHD_Result http_jobs_create(http_server *s, struct MHD_Connection *c, http_
     }
     http_dbpool_put(s->pool, conn);
     conn = NULL;
-    {
-        char location[64];
-        json_t *doc = job_json(s, row, &err);
-        const char *hdrs[] = {MHD_HTTP_HEADER_LOCATION, location, NULL};
-        snprintf(location, sizeof location, "/v1/exports/%lld", id);
-        if (!doc) {
-            http_problem_from_err(&p, r, &err);
-            goto answer;
-        }
-        if (!existing) {
-            char ctx[EQ_LOGCTX_MAX];
-            eq_logctx_format(&(eq_logctx){.job = id, .owner = r->owner, .kind = req.kind}, ctx, sizeof ctx);
-            eq_info(ctx, "export enqueued over HTTP");
-        }
-        ret = http_respond_json(c, r, 202, doc, hdrs);
+    if (!existing) {
+        char ctx[EQ_LOGCTX_MAX];
+        eq_logctx_format(&(eq_logctx){.job = id, .owner = r->owner, .kind = req.kind}, ctx, sizeof ctx);
+        eq_info(ctx, "export enqueued over HTTP");
     }
+    ret = respond_accepted(s, c, r, row, NULL);
     goto done;
 answer:
     ret = http_respond_problem(c, r, &p);
@@ -250,13 +273,7 @@ enum MHD_Result http_jobs_list(http_server *s, struct MHD_Connection *c, http_re
         }
         json_array_append_new(arr, job);
     }
-    if (n == limit && n > 0) {
-        char next[32];
-        snprintf(next, sizeof next, "%lld", rows[n - 1].id);
-        json_object_set_new(doc, "next_cursor", json_string(next));
-    } else {
-        json_object_set_new(doc, "next_cursor", json_null());
-    }
+    http_list_next_cursor(doc, n, limit, n > 0 ? rows[n - 1].id : 0);
     free(rows);
     return http_respond_json(c, r, 200, doc, NULL);
 answer:
@@ -382,13 +399,8 @@ enum MHD_Result http_jobs_accept_async(http_server *s, struct MHD_Connection *c,
         http_problem_from_err(&p, r, &err);
         goto answer;
     }
-    if (queue_enqueue(conn, &q, &id, &err) < 0) {
-        if (err.code == EQ_ERR_INVALID)
-            http_problem_set(&p, 400, "invalid_request", "%s", err.msg);
-        else
-            http_problem_from_err(&p, r, &err);
+    if (enqueue(conn, &q, &id, r, &p) < 0)
         goto answer;
-    }
     if (queue_status(conn, id, row, &err) < 0) {
         http_problem_from_err(&p, r, &err);
         goto answer;
@@ -396,19 +408,15 @@ enum MHD_Result http_jobs_accept_async(http_server *s, struct MHD_Connection *c,
     http_dbpool_put(s->pool, conn);
     conn = NULL;
     {
-        char location[64], ctx[EQ_LOGCTX_MAX];
-        json_t *doc = job_json(s, row, &err);
-        const char *hdrs[] = {MHD_HTTP_HEADER_LOCATION, location, "Preference-Applied", "respond-async",
-                              MHD_HTTP_HEADER_VARY, "Prefer", NULL};
-        snprintf(location, sizeof location, "/v1/exports/%lld", id);
-        if (!doc) {
-            http_problem_from_err(&p, r, &err);
-            goto answer;
-        }
+        static const char *const extra[] = {"Preference-Applied", "respond-async", MHD_HTTP_HEADER_VARY, "Prefer",
+                                            NULL};
+        char ctx[EQ_LOGCTX_MAX];
+        enum MHD_Result ret;
         eq_logctx_format(&(eq_logctx){.job = id, .owner = r->owner, .kind = kind}, ctx, sizeof ctx);
         eq_info(ctx, "stream became an export job (Prefer: respond-async; %s)", why);
+        ret = respond_accepted(s, c, r, row, extra);
         free(row);
-        return http_respond_json(c, r, 202, doc, hdrs);
+        return ret;
     }
 answer:
     http_dbpool_put(s->pool, conn);

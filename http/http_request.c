@@ -293,6 +293,17 @@ int http_list_args_parse(const char *limit, const char *cursor, int *out_limit, 
     return 0;
 }
 
+void http_list_next_cursor(json_t *doc, int n, int limit, long long last_id)
+{
+    char next[32];
+    if (n == limit && n > 0) {
+        snprintf(next, sizeof next, "%lld", last_id);
+        json_object_set_new(doc, "next_cursor", json_string(next));
+    } else {
+        json_object_set_new(doc, "next_cursor", json_null());
+    }
+}
+
 int http_content_disposition(const char *filename, char *out, size_t outsz)
 {
     eq_buf b;

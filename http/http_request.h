@@ -86,6 +86,11 @@ bool http_prefers_async(const char *prefer);
 int http_list_args_parse(const char *limit, const char *cursor, int *out_limit, int64_t *out_cursor,
                          http_problem *p) EQ_MUST;
 
+/* Sets doc's "next_cursor" for a page of n rows asked with `limit`: the
+ * cursor that continues below last_id (the page's last row) when the page is
+ * full, else null (no more). The counterpart of http_list_args_parse(). */
+void http_list_next_cursor(json_t *doc, int n, int limit, long long last_id);
+
 /* Content-Disposition for a download named `filename` (any bytes), by the one
  * rule of common/disposition.h (the presigned link's too), into a fixed
  * buffer. Always NUL-terminates; returns -1 when it did not fit. */

@@ -256,7 +256,8 @@ int queue_set_warning(PGconn *conn, const queue_job *job, const char *warning, e
 /* The columns of a status row; position, percent and eta_seconds come from
  * exportq.progress(), which reads the position snapshot once per call and the
  * queue's speed once per kind (see schema/004_position.sql). */
-#define STATUS_COLUMNS QUEUE_STATUS_SELECT "FROM exportq.jobs j LEFT JOIN exportq.kinds k ON k.name = j.kind "
+#define STATUS_FROM "FROM exportq.jobs j LEFT JOIN exportq.kinds k ON k.name = j.kind "
+#define STATUS_COLUMNS QUEUE_STATUS_SELECT STATUS_FROM
 
 static long long ll_or_null(const PGresult *res, int i, int col)
 {
@@ -320,31 +321,33 @@ int queue_status(PGconn *conn, long long id, queue_status_row *row, eq_err *err)
 
 int queue_cancel(PGconn *conn, long long id, bool *ok, eq_err *err)
 {
-    char ids[24];
-    const char *params[1] = {ids};
     PGresult *res = NULL;
-    bool exists;
     *ok = false;
-    snprintf(ids, sizeof ids, "%lld", id);
-    /* EXISTS sees the statement's snapshot: the job as it was before the cancel */
-    if (queue_exec(conn, "cancel",
-                   "SELECT exportq.cancel($1::bigint), "
-                   "EXISTS (SELECT 1 FROM exportq.jobs WHERE id = $1::bigint)",
-                   1, params, &res, err) < 0)
+    if (queue_id_action(conn, "cancel", "job",
+                        "SELECT exportq.cancel($1::bigint), EXISTS (SELECT 1 FROM exportq.jobs WHERE id = $1::bigint)",
+                        id, &res, err) < 0)
         return -1;
     *ok = queue_pg_bool(res, 0, 0);
-    exists = queue_pg_bool(res, 0, 1);
     PQclear(res);
-    if (!exists)
-        return eq_fail(err, EQ_ERR_NOT_FOUND, "no job %lld", id);
     return 0;
 }
 
-int queue_list(PGconn *conn, const char *owner, int limit, long long before_id,
+/* The page query of queue_page(), filtered on column `col` of the job
+ * (`extra`: more columns after QUEUE_STATUS_SELECT). */
+#define PAGE_SQL(col, extra)                                                                          \
+    "WITH page AS (SELECT q.id FROM exportq.jobs q "                                                  \
+    "WHERE ($1::text IS NULL OR q." col " = $1) "                                                     \
+    "AND ($2::bigint = 0 OR q.id < $2::bigint) "                                                      \
+    "ORDER BY q.id DESC LIMIT $3::int) "                                                              \
+    "SELECT " QUEUE_STATUS_SELECT extra STATUS_FROM                                                   \
+    "JOIN exportq.progress(ARRAY(SELECT id FROM page)) p ON p.id = j.id "                            \
+    "ORDER BY j.id DESC"
+
+int queue_page(PGconn *conn, queue_page_by by, const char *value, int limit, long long before_id,
                queue_status_row *rows, int *n, eq_err *err)
 {
     char lim[16], before[24];
-    const char *params[3] = {owner, before, lim};
+    const char *params[3] = {value, before, lim};
     PGresult *res = NULL;
     int got;
     *n = 0;
@@ -352,25 +355,28 @@ int queue_list(PGconn *conn, const char *owner, int limit, long long before_id,
         return eq_fail(err, EQ_ERR_INVALID, "list: limit must be 1 to %d", QUEUE_LIST_MAX);
     snprintf(lim, sizeof lim, "%d", limit);
     snprintf(before, sizeof before, "%lld", before_id > 0 ? before_id : 0);
-    if (queue_exec(conn, "list",
-                   "WITH page AS (SELECT q.id FROM exportq.jobs q "
-                   "WHERE ($1::text IS NULL OR q.owner = $1) "
-                   "AND ($2::bigint = 0 OR q.id < $2::bigint) "
-                   "ORDER BY q.id DESC LIMIT $3::int) "
-                   "SELECT " STATUS_COLUMNS
-                   "JOIN exportq.progress(ARRAY(SELECT id FROM page)) p ON p.id = j.id "
-                   "ORDER BY j.id DESC",
-                   3, params, &res, err) < 0)
+    if (queue_exec(conn, by == QUEUE_PAGE_STATE ? "list all owners" : "list",
+                   by == QUEUE_PAGE_STATE ? PAGE_SQL("state", ", j.worker ") : PAGE_SQL("owner", ""), 3, params,
+                   &res, err) < 0)
         return -1;
     got = PQntuples(res);
-    for (int i = 0; i < got && i < limit; i++)
+    for (int i = 0; i < got && i < limit; i++) {
         if (queue_status_from(res, i, &rows[i], err) < 0) {
             PQclear(res);
             return -1;
         }
+        if (by == QUEUE_PAGE_STATE)
+            queue_pg_text_cut(res, i, QUEUE_STATUS_NCOLS, rows[i].worker, sizeof rows[i].worker);
+    }
     *n = got < limit ? got : limit;
     PQclear(res);
     return 0;
+}
+
+int queue_list(PGconn *conn, const char *owner, int limit, long long before_id,
+               queue_status_row *rows, int *n, eq_err *err)
+{
+    return queue_page(conn, QUEUE_PAGE_OWNER, owner, limit, before_id, rows, n, err);
 }
 
 int queue_positions(PGconn *conn, const long long *ids, int n, long long *positions, eq_err *err)

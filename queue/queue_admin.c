@@ -9,63 +9,14 @@
 int queue_list_all(PGconn *conn, const char *state, int limit, long long before_id, queue_status_row *rows,
                    int *n, eq_err *err)
 {
-    char lim[16], before[24];
-    const char *params[3] = {state, before, lim};
-    PGresult *res = NULL;
-    int got;
-    *n = 0;
-    if (limit < 1 || limit > QUEUE_LIST_MAX)
-        return eq_fail(err, EQ_ERR_INVALID, "list: limit must be 1 to %d", QUEUE_LIST_MAX);
-    snprintf(lim, sizeof lim, "%d", limit);
-    snprintf(before, sizeof before, "%lld", before_id > 0 ? before_id : 0);
-    if (queue_exec(conn, "list all owners",
-                   "WITH page AS (SELECT q.id FROM exportq.jobs q "
-                   "WHERE ($1::text IS NULL OR q.state = $1) "
-                   "AND ($2::bigint = 0 OR q.id < $2::bigint) "
-                   "ORDER BY q.id DESC LIMIT $3::int) "
-                   "SELECT " QUEUE_STATUS_SELECT ", j.worker "
-                   "FROM exportq.jobs j LEFT JOIN exportq.kinds k ON k.name = j.kind "
-                   "JOIN exportq.progress(ARRAY(SELECT id FROM page)) p ON p.id = j.id "
-                   "ORDER BY j.id DESC",
-                   3, params, &res, err) < 0)
-        return -1;
-    got = PQntuples(res);
-    for (int i = 0; i < got && i < limit; i++) {
-        if (queue_status_from(res, i, &rows[i], err) < 0) {
-            PQclear(res);
-            return -1;
-        }
-        queue_pg_text_cut(res, i, QUEUE_STATUS_NCOLS, rows[i].worker, sizeof rows[i].worker);
-    }
-    *n = got < limit ? got : limit;
-    PQclear(res);
-    return 0;
-}
-
-/* One call of a job action `fn` returning a value: *ok when it is not NULL
- * (and, for booleans, true); EQ_ERR_NOT_FOUND when there is no such job. */
-static int job_action(PGconn *conn, const char *what, const char *sql, long long id, PGresult **out,
-                      eq_err *err)
-{
-    char ids[24];
-    const char *params[1] = {ids};
-    snprintf(ids, sizeof ids, "%lld", id);
-    /* EXISTS sees the statement's snapshot: the job as it was before */
-    if (queue_exec(conn, what, sql, 1, params, out, err) < 0)
-        return -1;
-    if (!queue_pg_bool(*out, 0, 1)) {
-        PQclear(*out);
-        *out = NULL;
-        return eq_fail(err, EQ_ERR_NOT_FOUND, "no job %lld", id);
-    }
-    return 0;
+    return queue_page(conn, QUEUE_PAGE_STATE, state, limit, before_id, rows, n, err);
 }
 
 int queue_retry(PGconn *conn, long long id, bool *ok, eq_err *err)
 {
     PGresult *res = NULL;
     *ok = false;
-    if (job_action(conn, "retry",
+    if (queue_id_action(conn, "retry", "job",
                    "SELECT exportq.retry($1::bigint), EXISTS (SELECT 1 FROM exportq.jobs WHERE id = $1::bigint)",
                    id, &res, err) < 0)
         return -1;
@@ -80,7 +31,7 @@ int queue_revoke(PGconn *conn, long long id, bool *ok, char *object_key, size_t 
     *ok = false;
     if (size)
         object_key[0] = '\0';
-    if (job_action(conn, "revoke",
+    if (queue_id_action(conn, "revoke", "job",
                    "SELECT exportq.revoke($1::bigint), EXISTS (SELECT 1 FROM exportq.jobs WHERE id = $1::bigint)",
                    id, &res, err) < 0)
         return -1;

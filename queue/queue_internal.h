@@ -28,11 +28,28 @@
  * A value that does not fit is refused (EQ_ERR_LIMIT), never cut. */
 int queue_status_from(const PGresult *res, int i, queue_status_row *s, eq_err *err) EQ_MUST;
 
+/* One page of jobs, newest first, with ids below before_id (0 = from the
+ * newest), at most limit (1..QUEUE_LIST_MAX) rows: those of owner `value`
+ * (QUEUE_PAGE_OWNER), or those in state `value` with each row's worker filled
+ * (QUEUE_PAGE_STATE, operators); value NULL = any. The one rule behind
+ * queue_list() and queue_list_all(). */
+typedef enum queue_page_by { QUEUE_PAGE_OWNER, QUEUE_PAGE_STATE } queue_page_by;
+int queue_page(PGconn *conn, queue_page_by by, const char *value, int limit, long long before_id,
+               queue_status_row *rows, int *n, eq_err *err) EQ_MUST;
+
 /* Like eq_pg_exec(), but input the database rejected (SQLSTATE class 22, e.g.
  * 22023 from exportq.reject, 22P02 bad JSON) becomes EQ_ERR_INVALID with the
  * database's own message, without prefixes. */
 int queue_exec(PGconn *conn, const char *what, const char *sql, int nparams,
                const char *const *params, PGresult **out, eq_err *err) EQ_MUST;
+
+/* An action on the row `id` of a table: runs sql with $1 = id, whose one
+ * result row holds the action's value in column 0 and, in column 1, whether
+ * the row existed (EXISTS sees the statement's snapshot: the row as it was
+ * before the action). *out is the result (caller clears); no such row is
+ * EQ_ERR_NOT_FOUND "no NOUN ID" with *out NULL. */
+int queue_id_action(PGconn *conn, const char *what, const char *noun, const char *sql, long long id,
+                    PGresult **out, eq_err *err) EQ_MUST;
 
 /* Copies a text value into dst[size]; "" for NULL. A value that does not fit
  * is refused, never cut: -1 with EQ_ERR_LIMIT naming the column, dst "". */

@@ -142,23 +142,16 @@ int queue_token_list(PGconn *conn, void (*cb)(const queue_token_row *row, void *
 
 int queue_token_revoke(PGconn *conn, long long id, bool *ok, eq_err *err)
 {
-    char ids[24];
-    const char *params[1] = {ids};
     PGresult *res = NULL;
-    bool exists;
     *ok = false;
-    snprintf(ids, sizeof ids, "%lld", id);
-    if (queue_exec(conn, "token revoke",
-                   "WITH r AS (UPDATE exportq.tokens SET revoked_at = now() "
-                   "           WHERE id = $1::bigint AND revoked_at IS NULL RETURNING id) "
-                   "SELECT EXISTS (SELECT 1 FROM r), "
-                   "       EXISTS (SELECT 1 FROM exportq.tokens WHERE id = $1::bigint)",
-                   1, params, &res, err) < 0)
+    if (queue_id_action(conn, "token revoke", "token",
+                        "WITH r AS (UPDATE exportq.tokens SET revoked_at = now() "
+                        "           WHERE id = $1::bigint AND revoked_at IS NULL RETURNING id) "
+                        "SELECT EXISTS (SELECT 1 FROM r), "
+                        "       EXISTS (SELECT 1 FROM exportq.tokens WHERE id = $1::bigint)",
+                        id, &res, err) < 0)
         return -1;
     *ok = queue_pg_bool(res, 0, 0);
-    exists = queue_pg_bool(res, 0, 1);
     PQclear(res);
-    if (!exists)
-        return eq_fail(err, EQ_ERR_NOT_FOUND, "no token %lld", id);
     return 0;
 }

@@ -34,6 +34,22 @@ int queue_exec(PGconn *conn, const char *what, const char *sql, int nparams,
     return -1;
 }
 
+int queue_id_action(PGconn *conn, const char *what, const char *noun, const char *sql, long long id,
+                    PGresult **out, eq_err *err)
+{
+    char ids[24];
+    const char *params[1] = {ids};
+    snprintf(ids, sizeof ids, "%lld", id);
+    if (queue_exec(conn, what, sql, 1, params, out, err) < 0)
+        return -1;
+    if (!queue_pg_bool(*out, 0, 1)) {
+        PQclear(*out);
+        *out = NULL;
+        return eq_fail(err, EQ_ERR_NOT_FOUND, "no %s %lld", noun, id);
+    }
+    return 0;
+}
+
 int queue_pg_str(const PGresult *res, int row, int col, char *dst, size_t size, eq_err *err)
 {
     const char *v;

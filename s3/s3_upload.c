@@ -309,6 +309,28 @@ int s3u_digest_restart(part *p, eq_err *err)
     return 0;
 }
 
+int s3u_digest_add(part *p, const void *d, size_t n, eq_err *err)
+{
+    if (!EVP_DigestUpdate(p->sha, d, n) || !EVP_DigestUpdate(p->md5, d, n))
+        return eq_fail(err, EQ_ERR_S3, "s3 upload: digest update failed");
+    return 0;
+}
+
+int s3u_part_append(s3_upload *up, part *p, const void *d, size_t len, size_t *taken, eq_err *err)
+{
+    size_t n = p->target - p->len;
+    if (n > len)
+        n = len;
+    *taken = 0;
+    memcpy(p->data + p->len, d, n);
+    if (s3u_digest_add(p, d, n, err) < 0)
+        return -1;
+    p->len += n;
+    up->stats.bytes_written += n;
+    *taken = n;
+    return 0;
+}
+
 /* The next part of the one ordered stream. */
 static int start_filling(s3_upload *up, part *p, eq_err *err)
 {
@@ -532,18 +554,10 @@ int s3_upload_write(s3_upload *up, const void *data, size_t len, eq_err *err)
             if (start_filling(up, p, err) < 0)
                 return s3u_fail_sticky(up, err, err);
         }
-        n = p->target - p->len;
-        if (n > len)
-            n = len;
-        memcpy(p->data + p->len, d, n);
-        if (!EVP_DigestUpdate(p->sha, d, n) || !EVP_DigestUpdate(p->md5, d, n)) {
-            eq_fail(err, EQ_ERR_S3, "s3 upload: digest update failed");
+        if (s3u_part_append(up, p, d, len, &n, err) < 0)
             return s3u_fail_sticky(up, err, err);
-        }
-        p->len += n;
         d += n;
         len -= n;
-        up->stats.bytes_written += n;
         if (p->len == p->target) {
             if (s3u_seal(up, p, err) < 0)
                 return s3u_fail_sticky(up, err, err);

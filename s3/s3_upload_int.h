@@ -73,6 +73,12 @@ int s3u_buffer_get(part *p, size_t size);
 void s3u_note_buffers(s3_upload *up);
 int s3u_part_begin(s3_upload *up, part *p, unsigned number, size_t target, eq_err *err) EQ_MUST;
 int s3u_digest_restart(part *p, eq_err *err) EQ_MUST;
+/* Adds n bytes to the part's SHA-256 and MD5. */
+int s3u_digest_add(part *p, const void *d, size_t n, eq_err *err) EQ_MUST;
+/* Appends to the FILLING part p as much of d[len] as fits before its target
+ * (*taken bytes): copied, added to its digests and to the upload's
+ * bytes_written. The one append of both the ordered stream and the lanes. */
+int s3u_part_append(s3_upload *up, part *p, const void *d, size_t len, size_t *taken, eq_err *err) EQ_MUST;
 int s3u_seal(s3_upload *up, part *p, eq_err *err) EQ_MUST;
 int s3u_pump(s3_upload *up, eq_err *err) EQ_MUST;
 int s3u_put_single(s3_upload *up, part *p, eq_err *err) EQ_MUST;

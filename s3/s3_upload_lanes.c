@@ -184,10 +184,8 @@ static int join_carry(s3_upload *up, part *h, eq_err *err)
     memcpy(h->data, c->data, c->len);
     h->len = need;
     h->target = need;
-    if (s3u_digest_restart(h, err) < 0)
+    if (s3u_digest_restart(h, err) < 0 || s3u_digest_add(h, h->data, h->len, err) < 0)
         return -1;
-    if (!EVP_DigestUpdate(h->sha, h->data, h->len) || !EVP_DigestUpdate(h->md5, h->data, h->len))
-        return eq_fail(err, EQ_ERR_S3, "s3 upload: digest update failed");
     c->state = PART_FREE;
     c->lane = -1;
     s3u_buffer_release(c);
@@ -321,19 +319,11 @@ int s3_upload_lane_write(s3_upload *up, unsigned i, const void *data, size_t len
             if (!p)
                 break; /* the lane's memory is in use: the caller waits */
         }
-        n = p->target - p->len;
-        if (n > len)
-            n = len;
-        memcpy(p->data + p->len, d, n);
-        if (!EVP_DigestUpdate(p->sha, d, n) || !EVP_DigestUpdate(p->md5, d, n)) {
-            eq_fail(err, EQ_ERR_S3, "s3 upload: digest update failed");
+        if (s3u_part_append(up, p, d, len, &n, err) < 0)
             return s3u_fail_sticky(up, err, err);
-        }
-        p->len += n;
         d += n;
         len -= n;
         *taken += n;
-        up->stats.bytes_written += n;
         if (p->len == p->target) {
             L->filling = NULL;
             if (p == L->head) {
