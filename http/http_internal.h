@@ -177,7 +177,7 @@ enum MHD_Result http_ops_metrics(http_server *s, struct MHD_Connection *c, http_
 
 enum MHD_Result http_jobs_create(http_server *s, struct MHD_Connection *c, http_req *r);
 enum MHD_Result http_jobs_list(http_server *s, struct MHD_Connection *c, http_req *r);
-/* GET, DELETE /v1/exports/{id} and GET /v1/exports/{id}/download. */
+/* GET, DELETE /v1/exports/{id}, POST /v1/exports/{id}/retry, GET /v1/exports/{id}/download. */
 enum MHD_Result http_jobs_show(http_server *s, struct MHD_Connection *c, http_req *r);
 /* A stream that Prefer: respond-async turns into a job: enqueued for
  * r->owner (params_json with the owner bound), 202 + Location +

@@ -1,5 +1,5 @@
 /* http_jobs.c - see http_internal.h: POST and GET /v1/exports, GET and DELETE
- * /v1/exports/{id}, GET /v1/exports/{id}/download. */
+ * /v1/exports/{id}, POST /v1/exports/{id}/retry, GET /v1/exports/{id}/download. */
 #include "http/http_internal.h"
 
 #include <jansson.h>
@@ -284,7 +284,48 @@ answer:
     return ret;
 }
 
-/* GET, DELETE /v1/exports/{id} and GET /v1/exports/{id}/download. */
+/* DELETE /v1/exports/{id}: cancel a queued or running job, or revoke a
+ * succeeded one (object deleted, state expired, every link 410); POST
+ * /v1/exports/{id}/retry: a failed or cancelled job queued again. The
+ * dashboard's actions (http_job_action), on the caller's own job only
+ * (load_own_job ran before). On success row is the job after the action. */
+static int owner_action(http_server *s, PGconn *conn, http_req *r, long long id, queue_status_row *row,
+                        http_problem *p)
+{
+    http_action act = r->route.endpoint == HTTP_EP_EXPORT_RETRY  ? HTTP_ACT_RETRY
+                      : strcmp(row->state, "succeeded") == 0 ? HTTP_ACT_REVOKE
+                                                               : HTTP_ACT_CANCEL;
+    char ctx[EQ_LOGCTX_MAX];
+    bool ok = false;
+    eq_err err;
+
+    eq_err_clear(&err);
+    if (http_job_action(s, conn, id, act, &ok, &err) < 0) {
+        if (err.code == EQ_ERR_INVALID)
+            http_problem_set(p, 409, "conflict", "%s", err.msg);
+        else
+            http_problem_from_err(p, r, &err);
+        return -1;
+    }
+    if (queue_status(conn, id, row, &err) < 0) {
+        http_problem_from_err(p, r, &err);
+        return -1;
+    }
+    if (!ok) {
+        if (act == HTTP_ACT_RETRY)
+            http_problem_set(p, 409, "not_retryable",
+                             "export %lld is %s; only a failed or cancelled export can be retried", id, row->state);
+        else
+            http_problem_set(p, 409, "already_finished", "export %lld is already %s", id, row->state);
+        return -1;
+    }
+    eq_logctx_format(&(eq_logctx){.job = id, .owner = r->owner}, ctx, sizeof ctx);
+    eq_info(ctx, "export %s over HTTP",
+            act == HTTP_ACT_RETRY ? "retried" : act == HTTP_ACT_REVOKE ? "revoked" : "cancelled");
+    return 0;
+}
+
+/* GET, DELETE /v1/exports/{id}, POST .../retry and GET .../download. */
 enum MHD_Result http_jobs_show(http_server *s, struct MHD_Connection *c, http_req *r)
 {
     queue_status_row *row = calloc(1, sizeof *row);
@@ -306,25 +347,10 @@ enum MHD_Result http_jobs_show(http_server *s, struct MHD_Connection *c, http_re
     if (load_own_job(conn, r, id, row, &p) < 0)
         goto answer;
 
-    if (r->route.endpoint == HTTP_EP_EXPORT && r->route.method == HTTP_M_DELETE) {
-        bool ok = false;
-        if (queue_cancel(conn, id, &ok, &err) < 0) {
-            http_problem_from_err(&p, r, &err);
+    if ((r->route.endpoint == HTTP_EP_EXPORT && r->route.method == HTTP_M_DELETE) ||
+        r->route.endpoint == HTTP_EP_EXPORT_RETRY) {
+        if (owner_action(s, conn, r, id, row, &p) < 0)
             goto answer;
-        }
-        if (!ok) {
-            http_problem_set(&p, 409, "already_finished", "export %lld is already %s", id, row->state);
-            goto answer;
-        }
-        if (queue_status(conn, id, row, &err) < 0) {
-            http_problem_from_err(&p, r, &err);
-            goto answer;
-        }
-        {
-            char ctx[EQ_LOGCTX_MAX];
-            eq_logctx_format(&(eq_logctx){.job = id, .owner = r->owner}, ctx, sizeof ctx);
-            eq_info(ctx, "export cancelled over HTTP");
-        }
     }
     http_dbpool_put(s->pool, conn);
     conn = NULL;

@@ -19,6 +19,7 @@ static const route_def defs[] = {
     {HTTP_EP_EXPORTS, HTTP_M_GET | HTTP_M_HEAD | HTTP_M_POST, "GET, HEAD, POST", "/v1/exports"},
     {HTTP_EP_EXPORT, HTTP_M_GET | HTTP_M_HEAD | HTTP_M_DELETE, "GET, HEAD, DELETE", "/v1/exports/{id}"},
     {HTTP_EP_EXPORT_DOWNLOAD, HTTP_M_GET | HTTP_M_HEAD, "GET, HEAD", "/v1/exports/{id}/download"},
+    {HTTP_EP_EXPORT_RETRY, HTTP_M_POST, "POST", "/v1/exports/{id}/retry"},
     {HTTP_EP_STREAM, HTTP_M_GET, "GET", "/v1/stream/{kind}"},
     {HTTP_EP_ADMIN, HTTP_M_GET | HTTP_M_HEAD, "GET, HEAD", "/admin"},
     {HTTP_EP_ADMIN_LOGIN, HTTP_M_POST, "POST", "/admin/login"},
@@ -157,6 +158,8 @@ int http_route_match(const char *method, const char *path, http_route *out)
             return finish(method, HTTP_EP_EXPORT, out);
         if (strcmp(slash, "/download") == 0)
             return finish(method, HTTP_EP_EXPORT_DOWNLOAD, out);
+        if (strcmp(slash, "/retry") == 0)
+            return finish(method, HTTP_EP_EXPORT_RETRY, out);
         return 404;
     }
     if (strncmp(path, stream, sizeof stream - 1) == 0) {

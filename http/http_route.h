@@ -19,6 +19,7 @@ typedef enum http_endpoint {
     HTTP_EP_EXPORTS,         /* /v1/exports */
     HTTP_EP_EXPORT,          /* /v1/exports/{id} */
     HTTP_EP_EXPORT_DOWNLOAD, /* /v1/exports/{id}/download */
+    HTTP_EP_EXPORT_RETRY,    /* /v1/exports/{id}/retry */
     HTTP_EP_STREAM,          /* /v1/stream/{kind} */
     HTTP_EP_ADMIN,           /* /admin (the dashboard, or its login form) */
     HTTP_EP_ADMIN_LOGIN,     /* /admin/login */
@@ -55,7 +56,7 @@ typedef enum http_method {
 typedef struct http_route {
     http_endpoint endpoint;
     http_method method;
-    int64_t job_id;           /* HTTP_EP_EXPORT, HTTP_EP_EXPORT_DOWNLOAD, the admin and page routes */
+    int64_t job_id;           /* /v1/exports/{id}[/...], the admin and page routes */
     http_action action;       /* HTTP_EP_ADMIN_ACTION */
     char kind[HTTP_KIND_MAX]; /* HTTP_EP_STREAM: the path segment, not yet validated */
 } http_route;

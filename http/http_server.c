@@ -147,6 +147,7 @@ static void run_task(void *arg)
         case HTTP_EP_EXPORTS:
         case HTTP_EP_EXPORT:
         case HTTP_EP_EXPORT_DOWNLOAD:
+        case HTTP_EP_EXPORT_RETRY:
         case HTTP_EP_STREAM:
             if (http_links_request(c, r)) {
                 (void)http_links_download(s, c, r);

@@ -204,8 +204,61 @@ assert_eq 410 "$STATUS" "download of a cancelled export (DESIGN: 410)"
 assert_eq not_available "$(jq -r .error.code <<<"$BODY")" "download of a cancelled export: code"
 ok "DELETE cancels; 409 already_finished once finished; its download 410 not_available"
 
+# ---- retry (a cancelled job queued again) and revoke (a succeeded job's file gone) ----
+req GET "/v1/exports/$id1/retry" "$T1"
+assert_eq 405 "$STATUS" "GET .../retry"
+assert_eq POST "$(hdr Allow)" "Allow of /v1/exports/{id}/retry"
+req POST "/v1/exports/$id1/retry" "$T2"
+assert_eq 404 "$STATUS" "another owner's retry is 404"
+assert_eq cancelled "$(psql_q "SELECT state FROM exportq.jobs WHERE id = $id1")" "not retried by another owner"
+req POST "/v1/exports/$id1/retry" "$T1"
+assert_eq 200 "$STATUS" "retry of a cancelled export"
+assert_eq queued "$(jq -r .state <<<"$BODY")" "retried: queued in the answer"
+[[ $(jq -r .position <<<"$BODY") =~ ^[1-9][0-9]*$ ]] || fail "retried: a position ($(jq -c .position <<<"$BODY"))"
+assert_eq queued "$(psql_q "SELECT state FROM exportq.jobs WHERE id = $id1")" "retried: queued in the queue"
+req POST "/v1/exports/$id1/retry" "$T1"
+assert_eq 409 "$STATUS" "retry of a queued export"
+assert_eq not_retryable "$(jq -r .error.code <<<"$BODY")" "retry of a queued export: code"
+req POST "/v1/exports/999999/retry" "$T1"
+assert_eq 404 "$STATUS" "retry of an unknown export"
+# revoke: a succeeded export whose object is in the real S3
+req POST /v1/exports "$T1" -d '{"kind": "user_activity"}'
+assert_eq 202 "$STATUS" "create the export to revoke"
+idv=$(jq -r .id <<<"$BODY")
+keyv="exports/api-u1/$idv-test/activity.csv"
+s3_put_file "$keyv" "$T/object.csv"
+psql_q "UPDATE exportq.jobs SET state = 'succeeded', object_key = '$keyv', rows = 1, bytes = 17,
+          started_at = now(), finished_at = now(), expires_at = now() + interval '1 day' WHERE id = $idv" >/dev/null
+req GET "/v1/exports/$idv" "$T1"
+presigned=$(jq -r .download_url <<<"$BODY")
+curl -sS -f -o /dev/null "$presigned" || fail "the link works before the revoke"
+req DELETE "/v1/exports/$idv" "$T2"
+assert_eq 404 "$STATUS" "another owner's revoke is 404"
+code=$(s3_curl HEAD "/$EXPORTQ_S3_BUCKET/$keyv" -o /dev/null -w '%{http_code}' -I) || true
+assert_eq 200 "$code" "the object stays after another owner's revoke"
+req POST "/v1/exports/$idv/retry" "$T1"
+assert_eq 409 "$STATUS" "retry of a succeeded export"
+req DELETE "/v1/exports/$idv" "$T1"
+assert_eq 200 "$STATUS" "revoke of a succeeded export"
+assert_eq expired "$(jq -r .state <<<"$BODY")" "revoked: expired in the answer"
+assert_eq expired "$(psql_q "SELECT state FROM exportq.jobs WHERE id = $idv")" "revoked: expired in the queue"
+code=$(s3_curl HEAD "/$EXPORTQ_S3_BUCKET/$keyv" -o /dev/null -w '%{http_code}' -I) || true
+assert_eq 404 "$code" "revoked: the object is deleted"
+code=$(curl -sS -o /dev/null -w '%{http_code}' "$presigned") || true
+assert_eq 404 "$code" "revoked: the presigned link no longer downloads"
+req GET "/v1/exports/$idv/download" "$T1"
+assert_eq 410 "$STATUS" "revoked: download 410"
+req DELETE "/v1/exports/$idv" "$T1"
+assert_eq 409 "$STATUS" "revoke twice"
+assert_eq already_finished "$(jq -r .error.code <<<"$BODY")" "revoke twice: code"
+ok "POST .../retry queues a cancelled job again (404 for another owner, 409 otherwise); DELETE revokes a succeeded job (object deleted, links dead)"
+
 req GET /metrics ""
-assert_contains "$BODY" 'exportq_jobs{state="cancelled"} 1' "metrics: cancelled job counted"
+for st in queued expired; do
+  n=$(psql_q "SELECT count(*) FROM exportq.jobs WHERE state = '$st'")
+  assert_contains "$BODY" "exportq_jobs{state=\"$st\"} $n" "metrics: $st jobs counted"
+done
+[ "$(psql_q "SELECT count(*) FROM exportq.jobs WHERE state = 'expired'")" -ge 2 ] || fail "the revoked job is expired"
 assert_contains "$BODY" 'exportq_http_requests_total{code="404"}' "metrics: 404s counted"
 ok "metrics follow the queue"
 

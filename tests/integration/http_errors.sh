@@ -86,6 +86,14 @@ req DELETE "/v1/exports/$jq_id" "$TU"
 [[ $STATUS == 20? ]] || fail "cancel of a queued job: HTTP $STATUS $BODY"
 case_ 410 not_available "download of a cancelled job (DESIGN: 410)" GET "/v1/exports/$jq_id/download" "$TU"
 case_ 409 already_finished "cancel of a cancelled job" DELETE "/v1/exports/$jq_id" "$TU"
+req POST /v1/exports "$TU" -d '{"kind":"user_activity","params":{"n":"4"}}'
+jr=$(jq -r .id <<<"$BODY")
+case_ 409 not_retryable "retry of a queued job" POST "/v1/exports/$jr/retry" "$TU"
+# a cancelled job whose dedupe key another live job of the owner now holds
+jd1=$(psql_q "SELECT exportq.enqueue('user_activity', '{}', NULL, 'err-u1', 0, 'daily')")
+psql_q "SELECT exportq.cancel($jd1)" >/dev/null
+psql_q "SELECT exportq.enqueue('user_activity', '{}', NULL, 'err-u1', 0, 'daily')" >/dev/null
+case_ 409 conflict "retry while another live job holds its dedupe key" POST "/v1/exports/$jd1/retry" "$TU"
 req POST /v1/exports "$TU" -d '{"kind":"user_activity","params":{"n":"2"}}'
 jf=$(jq -r .id <<<"$BODY")
 psql_q "UPDATE exportq.jobs SET state = 'failed', finished_at = now(), last_error = 'test' WHERE id = $jf" >/dev/null
