@@ -14,7 +14,7 @@
 #   BENCH_BIG_ROWS=0 bench/memory_bench.sh        (1M rows only)
 #
 # Env: BENCH_ROWS (1000000), BENCH_BIG_ROWS (10000000; 0 skips), BENCH_STALL
-# (10 s), EXPORTQ_UPLOAD_MEMORY (the default 40 MiB unless set), plus
+# (10 s), EXPORTQ_UPLOAD_MEMORY (the default 32 MiB unless set), plus
 # bench/common.sh's. Only 127.0.0.1 is used. No figure is asserted.
 . "$(dirname "$0")/common.sh"
 
@@ -64,7 +64,7 @@ idle_rss() {  # a worker with an empty queue: its peak RSS
   echo "$rss"
 }
 
-hr "worker peak RSS per job (EXPORTQ_UPLOAD_MEMORY=${EXPORTQ_UPLOAD_MEMORY:-41943040 (default)}, part stall ${STALL}s on the slow S3)"
+hr "worker peak RSS per job (EXPORTQ_UPLOAD_MEMORY=${EXPORTQ_UPLOAD_MEMORY:-33554432 (default)}, part stall ${STALL}s on the slow S3)"
 idle=$(idle_rss)
 printf 'idle worker (no job): peak RSS %.1f MiB\n\n' "$(echo "$idle / 1024" | bc -l)"
 echo "| case | owner | bytes | job s | peak RSS MiB |"

@@ -142,7 +142,7 @@ static const setting settings[] = {
      "enqueue refuses other addresses; default: any"},
     {"EXPORTQ_METRICS_LISTEN", T_STR, OFF(metrics_listen), NULL, 0, 0, NULL,
      "worker's Prometheus /metrics address host:port; off when unset"},
-    {"EXPORTQ_UPLOAD_MEMORY", T_LONG, OFF(upload_memory), "41943040", 10 * MiB, 65536 * MiB, NULL,
+    {"EXPORTQ_UPLOAD_MEMORY", T_LONG, OFF(upload_memory), "33554432", 10 * MiB, 65536 * MiB, NULL,
      "bytes for every part buffer of one export; part size and parts in flight adapt"},
     {"EXPORTQ_EXPORT_PARALLEL", T_INT, OFF(export_parallel), "4", 1, 32, NULL,
      "source connections one export of a kind with a split function may use at once; 1 = serial"},

@@ -9,7 +9,7 @@
  * half the upload memory (s3_upload_plan()); as parts grow, fewer buffers fit
  * and fewer parts are in flight, as aws-c-s3's memory limit does. Memory is
  * never a function of the data; the largest object is s3_upload_max_object()
- * (10,000 parts; about 180 GiB with 8 MiB first parts and 40 MiB), beyond it
+ * (10,000 parts; about 148 GiB with 8 MiB first parts and 32 MiB), beyond it
  * the upload fails with EQ_ERR_LIMIT.
  *
  * Bytes given to s3_upload_write() are copied into the part being filled
@@ -61,7 +61,7 @@ typedef struct s3_upload s3_upload;
 #define S3_MAX_PART_SIZE ((size_t)5 * 1024 * 1024 * 1024)
 #define S3_MAX_PARTS 10000
 #define S3_PART_GROWTH_EVERY 1000 /* the part size doubles every this many parts */
-#define S3_DEFAULT_UPLOAD_MEMORY ((size_t)40 * 1024 * 1024)
+#define S3_DEFAULT_UPLOAD_MEMORY ((size_t)32 * 1024 * 1024)
 
 /* The plan for part `number` (1-based): its size, and how many part buffers
  * of that size fit in `memory` (at most max_in_flight + 1, at least 1).

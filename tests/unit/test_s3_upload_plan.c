@@ -47,6 +47,22 @@ static void test_defaults_grow_past_1000_parts(void **state)
     check_plan(8 * MiB, 40 * MiB, 4);
 }
 
+static void test_default_budget(void **state)
+{
+    (void)state;
+    /* the default (32 MiB): 4 x 8 MiB (3 in flight while one fills), then
+     * 2 x 16 MiB past 1,000 parts; about 148 GiB at most */
+    s3_part_plan a = s3_upload_plan(8 * MiB, S3_DEFAULT_UPLOAD_MEMORY, 4, 1);
+    s3_part_plan c = s3_upload_plan(8 * MiB, S3_DEFAULT_UPLOAD_MEMORY, 4, 1001);
+    assert_int_equal(S3_DEFAULT_UPLOAD_MEMORY, 32 * MiB);
+    assert_int_equal(a.part_size, 8 * MiB);
+    assert_int_equal(a.buffers, 4);
+    assert_int_equal(c.part_size, 16 * MiB);
+    assert_int_equal(c.buffers, 2);
+    assert_int_equal(s3_upload_max_object(8 * MiB, S3_DEFAULT_UPLOAD_MEMORY), (uint64_t)(8000 + 144000) * MiB);
+    check_plan(8 * MiB, S3_DEFAULT_UPLOAD_MEMORY, 4);
+}
+
 static void test_budgets(void **state)
 {
     (void)state;
@@ -74,6 +90,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_grow_past_1000_parts),
+        cmocka_unit_test(test_default_budget),
         cmocka_unit_test(test_budgets),
         cmocka_unit_test(test_largest_object),
     };
