@@ -15,7 +15,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: exportq presign KEY [--expires SECONDS] [--filename NAME]\n"
+            "usage: exportq presign KEY [--expires SECONDS] [--filename NAME]\n"
             "Print a presigned GET URL (SigV4 query signing) for object KEY of EXPORTQ_S3_BUCKET.\n"
             "  --expires SECONDS  link lifetime, 1..604800 (default EXPORTQ_LINK_TTL)\n"
             "  --filename NAME    file name the browser saves (response-content-disposition);\n"

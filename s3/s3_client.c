@@ -116,11 +116,26 @@ void s3_client_set_timeouts(s3_client *c, int connect_ms, int stall_seconds)
         c->stall_seconds = stall_seconds;
 }
 
-/* Runs one synchronous request with retries; the reply stays in *r. */
+void s3_client_set_tick(s3_client *c, s3_tick_fn tick, void *ud)
+{
+    c->tick = tick;
+    c->tick_ud = tick ? ud : NULL;
+}
+
+/* Runs one synchronous request with retries, with the client's tick; the
+ * reply stays in *r (r->spec is not used once this returns). */
 static int run(s3_client *c, const s3_req_spec *spec, s3_request *r, eq_err *err)
 {
+    s3_req_spec s = *spec;
+    int rc;
+    if (!s.tick) {
+        s.tick = c->tick;
+        s.tick_ud = c->tick_ud;
+    }
     s3_request_init(r);
-    return s3_request_perform(c, r, spec, err);
+    rc = s3_request_perform(c, r, &s, err);
+    r->spec = NULL;
+    return rc;
 }
 
 int s3_put_object(s3_client *c, const char *key, const void *body, size_t len, const s3_object_meta *meta,

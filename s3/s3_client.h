@@ -45,6 +45,11 @@ void s3_client_set_timeouts(s3_client *c, int connect_ms, int stall_seconds);
  * (cancelled, lease lost, shutting down). */
 typedef int (*s3_tick_fn)(void *ud, eq_err *err);
 
+/* The tick every synchronous call of this client runs while it blocks
+ * (listing, abort, head, ...; an upload has its own, s3_upload_on_tick).
+ * NULL: none (the default). A client is used by one thread at a time. */
+void s3_client_set_tick(s3_client *c, s3_tick_fn tick, void *ud);
+
 /* Object metadata for PutObject and multipart uploads. content_type NULL means
  * "text/csv; charset=utf-8"; content_encoding NULL means none ("gzip" for
  * gzipped exports). */

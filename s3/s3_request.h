@@ -41,6 +41,8 @@ struct s3_client {
     int connect_ms;
     int stall_seconds;
     unsigned int seed;   /* jitter */
+    s3_tick_fn tick;     /* s3_client_set_tick(): for calls whose spec has none */
+    void *tick_ud;
 };
 
 typedef struct s3_req_spec {

@@ -314,7 +314,7 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
     job_outcome out = JOB_FAILED;
     long long t0 = eq_now_ms();
     eq_err e;
-    int frc;
+    int frc, arc;
 
     memset(&rs, 0, sizeof rs);
     rs.ctx = ctx;
@@ -350,7 +350,12 @@ job_outcome job_run(job_run_ctx *ctx, queue_job *job, eq_err *err)
         return record_failure(&rs, err);
     }
     eq_info(rs.logctx, "export started");
-    if (job_abort_uploads(ctx->s3, dir, rs.logctx, err) < 0 || export_to_s3(&rs, key, &kind.options, err) < 0) {
+    /* the leftover listing and aborts heartbeat too: a stalled S3 must not
+     * cost the lease before the export even starts */
+    s3_client_set_tick(ctx->s3, upload_tick, &rs);
+    arc = job_abort_uploads(ctx->s3, dir, rs.logctx, err);
+    s3_client_set_tick(ctx->s3, NULL, NULL);
+    if (arc < 0 || export_to_s3(&rs, key, &kind.options, err) < 0) {
         /* stop the query at once: the backend must not keep streaming */
         if (rs.x)
             (void)export_cancel(rs.x);

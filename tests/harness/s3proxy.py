@@ -19,8 +19,9 @@ Operations (--ops, comma-separated, default UploadPart; "all" = the four):
 (Abort, GET, HEAD and listings are never failed.) A failed request never
 reaches S3, except `slow`, which forwards it late.
 
-With --stall OP=SECONDS (repeatable; OP is create, complete, put or part:
-CreateMultipartUpload, CompleteMultipartUpload, PutObject, UploadPart) every
+With --stall OP=SECONDS (repeatable; OP is create, complete, put, part, list
+or abort: CreateMultipartUpload, CompleteMultipartUpload, PutObject,
+UploadPart, ListMultipartUploads, AbortMultipartUpload) every
 such request is forwarded and S3's reply held back SECONDS before it is sent
 (S3 applied it; the client waits): an S3 that stalls longer than a lease.
 
@@ -56,7 +57,8 @@ import threading
 import time
 
 OPS = ("PutObject", "Create", "UploadPart", "Complete")
-STALL_OPS = {"create": "Create", "complete": "Complete", "put": "PutObject", "part": "UploadPart"}
+STALL_OPS = {"create": "Create", "complete": "Complete", "put": "PutObject", "part": "UploadPart",
+             "list": "ListUploads", "abort": "Abort"}
 HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
 
 
@@ -77,6 +79,8 @@ def operation(method, query):
         return "Complete"
     if method == "DELETE" and "uploadId" in q:
         return "Abort"
+    if method == "GET" and "uploads" in q:
+        return "ListUploads"
     return method
 
 
@@ -267,7 +271,7 @@ def main():
     ap.add_argument("--slow-seconds", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--stall", action="append", metavar="OP=SECONDS",
-                    help="hold back S3's reply to every OP (create, complete, put, part) for SECONDS")
+                    help="hold back S3's reply to every OP (create, complete, put, part, list, abort) for SECONDS")
     ap.add_argument("--every", type=int, default=0,
                     help="instead of --ratio: fail requests 1, 1+K, 1+2K, ... of each operation in --ops "
                          "(K >= 2 never fails two in a row, so every request succeeds on a retry)")
