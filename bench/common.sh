@@ -17,6 +17,18 @@
 #   stats FILE COL            "median min max" of column COL (1-based) of FILE
 #   now_ns                    monotonic-ish wall clock in ns (date +%s%N)
 #   hr TITLE                  a section header
+#   bench_workdir NAME        T = a fresh /tmp/NAME.XXXXXX, removed at exit
+#   bench_reference OWNER     REF_BYTES and REF_SHA of psql's COPY of OWNER (printed)
+#   run_copy OWNER DAT        psql COPY > /dev/null, timed; appends a .dat line
+#   run_aws OWNER KEY DAT     psql COPY | aws s3 cp - s3://BUCKET/KEY, timed; appends
+#   run_worker KIND OWNER DAT [VAR=VALUE...]
+#                             enqueue KIND for OWNER, `worker --drain` with the
+#                             VARs, timed; appends; sets JOB and KEY (its object)
+#                             .dat line: wall_s maxrss_kib user_s sys_s job_s bytes
+#                                        pg_cpu_s rgw_cpu_s osd_cpu_s busy_pct busy_s
+#                             (job_s "-" for COPY and aws; bytes REF_BYTES, "-" unset)
+#   s3_sha KEY / s3_rm KEY    sha256 of / delete an object of the bucket
+#   AWS                       (after bench_setup) the aws command for the S3 server
 #
 # Env: BENCH_STATE (default /tmp/exportq-bench), BENCH_KEEP=1 keeps the servers,
 # BENCH_NICE (default -10 as root, "" leaves priorities alone): the nice value of
@@ -79,7 +91,8 @@ bench_setup() {
   # the benchmarks measure the export only: no mail
   unset EXPORTQ_SMTP_URL EXPORTQ_SMTP_FROM
   export AWS_DEFAULT_REGION=$EXPORTQ_S3_REGION AWS_CONFIG_FILE=/nonexistent AWS_SHARED_CREDENTIALS_FILE=/nonexistent
-  export EXPORTQ_LOG_LEVEL=warn
+  export EXPORTQ_LOG_LEVEL=warn AWS_EC2_METADATA_DISABLED=true
+  AWS=(/usr/bin/aws --endpoint-url "$EXPORTQ_S3_ENDPOINT")
   "$EXPORTQ_BIN" migrate >/dev/null
   psql -XAtq -v ON_ERROR_STOP=1 -f "$BENCH_ROOT/scripts/sample-data.sql" >/dev/null
   # the same export function without the formula guard: byte-equal to psql's COPY
@@ -131,6 +144,55 @@ timed() {  # timed OUT CMD...
   rm -f "$tf"
   return "$rc"
 }
+
+bench_workdir() {  # bench_workdir NAME
+  T=$(mktemp -d "/tmp/$1.XXXXXX")
+  bench_on_exit "rm -rf '$T'"
+}
+
+bench_reference() {  # bench_reference OWNER
+  psql -XAtq -c "$(copy_sql "$1")" >"$T/ref.csv"
+  REF_BYTES=$(stat -c %s "$T/ref.csv")
+  REF_SHA=$(sha256sum "$T/ref.csv" | cut -d' ' -f1)
+  rm -f "$T/ref.csv"
+  echo "psql COPY output: $REF_BYTES bytes, sha256 $REF_SHA"
+}
+
+run_copy() {  # run_copy OWNER DAT
+  local b a
+  b=$(cpu_snap)
+  timed "$T/t" bash -c 'psql -XAtq -c "$1" >/dev/null' _ "$(copy_sql "$1")"
+  a=$(cpu_snap end)
+  echo "$(tail -n 1 "$T/t") - ${REF_BYTES:--} $(cpu_diff "$b" "$a")" >>"$2"
+}
+
+run_aws() {  # run_aws OWNER KEY DAT
+  local b a
+  b=$(cpu_snap)
+  timed "$T/t" bash -c 'set -o pipefail; psql -XAtq -c "$1" | "${@:2}"' _ \
+    "$(copy_sql "$1")" "${AWS[@]}" s3 cp --only-show-errors - "s3://$EXPORTQ_S3_BUCKET/$2"
+  a=$(cpu_snap end)
+  echo "$(tail -n 1 "$T/t") - ${REF_BYTES:--} $(cpu_diff "$b" "$a")" >>"$3"
+}
+
+run_worker() {  # run_worker KIND OWNER DAT [VAR=VALUE...]: sets JOB and KEY
+  local kind=$1 owner=$2 dat=$3 b a st state job_s bytes
+  shift 3
+  JOB=$("$EXPORTQ_BIN" enqueue "$kind" --owner "$owner")
+  b=$(cpu_snap)
+  timed "$T/t" env "$@" "$EXPORTQ_BIN" worker --drain 2>>"$T/worker.log" \
+    || { tail -n 20 "$T/worker.log" >&2; bench_die "worker --drain failed"; }
+  a=$(cpu_snap end)
+  st=$(psql -XAtq -F ' ' -c "SELECT state, extract(epoch FROM finished_at - started_at), bytes, object_key
+                                FROM exportq.jobs WHERE id = $JOB")
+  # shellcheck disable=SC2034  # KEY is for the caller
+  read -r state job_s bytes KEY <<<"$st"
+  [ "$state" = succeeded ] || { tail -n 20 "$T/worker.log" >&2; bench_die "job $JOB is $state"; }
+  echo "$(tail -n 1 "$T/t") $job_s $bytes $(cpu_diff "$b" "$a")" >>"$dat"
+}
+
+s3_sha() { "${AWS[@]}" s3 cp --only-show-errors "s3://$EXPORTQ_S3_BUCKET/$1" - | sha256sum | cut -d' ' -f1; }
+s3_rm() { "${AWS[@]}" s3 rm --only-show-errors "s3://$EXPORTQ_S3_BUCKET/$1" >/dev/null || true; }
 
 stats() {  # stats FILE COL: median min max
   awk -v c="$2" '{print $c}' "$1" | sort -g | awk '

@@ -29,62 +29,15 @@ OWNER=bench-$ROWS
 BIGOWNER=bench-$BIG
 
 bench_setup
-T=$(mktemp -d /tmp/exportq-bench-run.XXXXXX)
-bench_on_exit "rm -rf '$T'"
-AWS=(/usr/bin/aws --endpoint-url "$EXPORTQ_S3_ENDPOINT")
-BUCKET=$EXPORTQ_S3_BUCKET
+bench_workdir exportq-bench-run
 export EXPORTQ_S3_PREFIX=bench/
 
 bench_seed "$OWNER" "$ROWS"
 [ "$BIG" -gt 0 ] && bench_seed "$BIGOWNER" "$BIG"
 
-# ---- one run of each case ------------------------------------------------------------
-# Each appends one line to $T/<case>.dat:
-#   wall_s maxrss_kib user_s sys_s job_s bytes pg_cpu_s rgw_cpu_s osd_cpu_s busy_pct busy_s
-
-run_copy() {  # run_copy OWNER DAT
-  local b a
-  b=$(cpu_snap)
-  timed "$T/t" bash -c 'psql -XAtq -c "$1" >/dev/null' _ "$(copy_sql "$1")"
-  a=$(cpu_snap end)
-  echo "$(tail -n 1 "$T/t") - $REF_BYTES $(cpu_diff "$b" "$a")" >>"$2"
-}
-
-run_aws() {  # run_aws OWNER KEY DAT
-  local b a
-  b=$(cpu_snap)
-  timed "$T/t" bash -c 'set -o pipefail; psql -XAtq -c "$1" | "${@:2}"' _ \
-    "$(copy_sql "$1")" "${AWS[@]}" s3 cp --only-show-errors - "s3://$BUCKET/$2"
-  a=$(cpu_snap end)
-  echo "$(tail -n 1 "$T/t") - $REF_BYTES $(cpu_diff "$b" "$a")" >>"$3"
-}
-
-# run_worker KIND OWNER DAT [VAR=VALUE...]: enqueue, `worker --drain`; sets JOB and KEY
-run_worker() {
-  local kind=$1 owner=$2 dat=$3 b a st
-  shift 3
-  JOB=$("$EXPORTQ_BIN" enqueue "$kind" --owner "$owner")
-  b=$(cpu_snap)
-  timed "$T/t" env "$@" "$EXPORTQ_BIN" worker --drain 2>>"$T/worker.log" \
-    || { tail -n 20 "$T/worker.log" >&2; bench_die "worker --drain failed"; }
-  a=$(cpu_snap end)
-  st=$(psql -XAtq -F ' ' -c "SELECT state, extract(epoch FROM finished_at - started_at), bytes, object_key
-                                FROM exportq.jobs WHERE id = $JOB")
-  read -r state job_s bytes KEY <<<"$st"
-  [ "$state" = succeeded ] || { tail -n 20 "$T/worker.log" >&2; bench_die "job $JOB is $state"; }
-  echo "$(tail -n 1 "$T/t") $job_s $bytes $(cpu_diff "$b" "$a")" >>"$dat"
-}
-
-s3_sha() { "${AWS[@]}" s3 cp --only-show-errors "s3://$BUCKET/$1" - | sha256sum | cut -d' ' -f1; }
-s3_rm() { "${AWS[@]}" s3 rm --only-show-errors "s3://$BUCKET/$1" >/dev/null || true; }
-
 # ---- correctness first: the reference bytes, and a warm cache --------------------------
 hr "export of $ROWS rows (owner $OWNER), $RUNS runs per case, interleaved"
-psql -XAtq -c "$(copy_sql "$OWNER")" >"$T/ref.csv"
-REF_BYTES=$(stat -c %s "$T/ref.csv")
-REF_SHA=$(sha256sum "$T/ref.csv" | cut -d' ' -f1)
-rm -f "$T/ref.csv"
-echo "psql COPY output: $REF_BYTES bytes, sha256 $REF_SHA"
+bench_reference "$OWNER"
 
 for ((i = 1; i <= RUNS; i++)); do
   bench_log "run $i/$RUNS"

@@ -30,9 +30,7 @@ bench_setup
 # 30 s lease and the job is rescued (seen 2026-12-01). Every case gets the same
 # long lease so that xlsx can be measured at all.
 export EXPORTQ_LEASE_SECONDS=${BENCH_LEASE_SECONDS:-600}
-T=$(mktemp -d /tmp/exportq-bench-fmt.XXXXXX)
-bench_on_exit "rm -rf '$T'"
-AWS=(/usr/bin/aws --endpoint-url "$EXPORTQ_S3_ENDPOINT")
+bench_workdir exportq-bench-fmt
 export EXPORTQ_S3_PREFIX=bench-fmt/
 psql -XAtq -v ON_ERROR_STOP=1 \
   -c "SELECT exportq.define_kind('bench_gzip', 'app.export_user_activity', 'activity.csv', '{\"gzip\": true}')" >/dev/null
@@ -57,22 +55,14 @@ run_fmt() {
   [ "$state" = succeeded ] || { tail -n 20 "$T/worker.log" >&2; bench_die "job $JOB ($f) is $state"; }
   [ "$rows" = "$ROWS" ] || bench_die "job $JOB ($f) exported $rows rows, not $ROWS"
   echo "$(tail -n 1 "$T/t") $job_s $bytes $(cpu_diff "$b" "$a")" >>"$dat"
-  "${AWS[@]}" s3 rm --only-show-errors "s3://$EXPORTQ_S3_BUCKET/$key" >/dev/null || true
-}
-
-run_copy() {  # run_copy DAT
-  local b a
-  b=$(cpu_snap)
-  timed "$T/t" bash -c 'psql -XAtq -c "$1" >/dev/null' _ "$(copy_sql "$OWNER")"
-  a=$(cpu_snap end)
-  echo "$(tail -n 1 "$T/t") - - $(cpu_diff "$b" "$a")" >>"$1"
+  s3_rm "$key"
 }
 
 hr "formats: $ROWS rows (owner $OWNER), $RUNS runs per case, interleaved"
 psql -XAtq -c "$(copy_sql "$OWNER")" >/dev/null   # a warm cache for everyone
 for ((i = 1; i <= RUNS; i++)); do
   bench_log "run $i/$RUNS"
-  run_copy "$T/copy.dat"
+  run_copy "$OWNER" "$T/copy.dat"
   for f in $FORMATS; do
     run_fmt "$f" "$T/${f/+/_}.dat"
   done

@@ -23,8 +23,7 @@ BIG=${BENCH_BIG_ROWS:-10000000}
 STALL=${BENCH_STALL:-10}
 
 bench_setup
-T=$(mktemp -d /tmp/exportq-bench-mem.XXXXXX)
-bench_on_exit "rm -rf '$T'"
+bench_workdir exportq-bench-mem
 export EXPORTQ_S3_PREFIX=bench-mem/
 unset EXPORTQ_SMTP_URL EXPORTQ_SMTP_FROM || true
 
@@ -50,11 +49,10 @@ run_case() {
   [ "$state" = succeeded ] || { tail -n 20 "$T/worker.log" >&2; bench_die "job $job is $state"; }
   read -r wall rss _ <<<"$(tail -n 1 "$T/t")"
   if [ -n "${CHECK_SHA:-}" ]; then
-    got=$(/usr/bin/aws --endpoint-url "$EXPORTQ_S3_ENDPOINT" s3 cp --only-show-errors "s3://$EXPORTQ_S3_BUCKET/$key" - \
-            | sha256sum | cut -d' ' -f1)
+    got=$(s3_sha "$key")
     [ "$got" = "$CHECK_SHA" ] || bench_die "job $job's object differs from psql's COPY"
   fi
-  /usr/bin/aws --endpoint-url "$EXPORTQ_S3_ENDPOINT" s3 rm --only-show-errors "s3://$EXPORTQ_S3_BUCKET/$key" >/dev/null || true
+  s3_rm "$key"
   printf '| %s | %s | %s | %s | %.1f |\n' "$label" "$owner" "$bytes" "$secs" "$(echo "$rss / 1024" | bc -l)"
 }
 

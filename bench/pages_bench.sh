@@ -15,8 +15,7 @@
 PAGES=${BENCH_PAGES:-1000}
 SECS=${BENCH_SECONDS:-60}
 bench_setup
-T=$(mktemp -d /tmp/exportq-bench-pages.XXXXXX)
-bench_on_exit "rm -rf '$T'"
+bench_workdir exportq-bench-pages
 psql -XAtq -c "ALTER DATABASE $PGDATABASE SET track_functions = 'pl'" >/dev/null
 psql -XAtq -c "DELETE FROM exportq.jobs" >/dev/null
 psql -XAtq -c "SELECT exportq.enqueue('user_activity', '{}', NULL, 'bench-pages-' || i) FROM generate_series(1, $PAGES) i" >/dev/null

@@ -32,51 +32,13 @@ BIGOWNER=bench-$BIG
 bench_setup
 psql -XAtq -v ON_ERROR_STOP=1 -c "SELECT exportq.define_kind('bench_split', 'app.export_user_activity',
   'activity.csv', '{\"split\": \"app.split_user_activity\"}')" >/dev/null
-T=$(mktemp -d /tmp/exportq-pbench.XXXXXX)
-bench_on_exit "rm -rf '$T'"
-AWS=(/usr/bin/aws --endpoint-url "$EXPORTQ_S3_ENDPOINT")
-export EXPORTQ_S3_PREFIX=pbench/ AWS_EC2_METADATA_DISABLED=true
+bench_workdir exportq-pbench
+export EXPORTQ_S3_PREFIX=pbench/
 bench_seed "$OWNER" "$ROWS"
 [ "$BIG" -gt 0 ] && bench_seed "$BIGOWNER" "$BIG"
 
-# Each run appends "wall_s maxrss_kib user_s sys_s job_s bytes pg_s rgw_s osd_s busy_pct busy_s"
-run_copy() {  # run_copy OWNER DAT
-  local b a
-  b=$(cpu_snap)
-  timed "$T/t" bash -c 'psql -XAtq -c "$1" >/dev/null' _ "$(copy_sql "$1")"
-  a=$(cpu_snap end)
-  echo "$(tail -n 1 "$T/t") - $REF_BYTES $(cpu_diff "$b" "$a")" >>"$2"
-}
-run_aws() {  # run_aws OWNER KEY DAT
-  local b a
-  b=$(cpu_snap)
-  timed "$T/t" bash -c 'set -o pipefail; psql -XAtq -c "$1" | "${@:2}"' _ \
-    "$(copy_sql "$1")" "${AWS[@]}" s3 cp --only-show-errors - "s3://$EXPORTQ_S3_BUCKET/$2"
-  a=$(cpu_snap end)
-  echo "$(tail -n 1 "$T/t") - $REF_BYTES $(cpu_diff "$b" "$a")" >>"$3"
-}
-run_worker() {  # run_worker OWNER DAT PARALLEL: sets JOB, KEY
-  local b a st state job_s bytes
-  JOB=$("$EXPORTQ_BIN" enqueue bench_split --owner "$1")
-  b=$(cpu_snap)
-  timed "$T/t" env EXPORTQ_EXPORT_PARALLEL="$3" "$EXPORTQ_BIN" worker --drain 2>>"$T/worker.log" \
-    || { tail -n 20 "$T/worker.log" >&2; bench_die "worker --drain failed"; }
-  a=$(cpu_snap end)
-  st=$(psql -XAtq -F ' ' -c "SELECT state, extract(epoch FROM finished_at - started_at), bytes, object_key
-                                FROM exportq.jobs WHERE id = $JOB")
-  read -r state job_s bytes KEY <<<"$st"
-  [ "$state" = succeeded ] || { tail -n 20 "$T/worker.log" >&2; bench_die "job $JOB is $state"; }
-  echo "$(tail -n 1 "$T/t") $job_s $bytes $(cpu_diff "$b" "$a")" >>"$2"
-}
-s3_sha() { "${AWS[@]}" s3 cp --only-show-errors "s3://$EXPORTQ_S3_BUCKET/$1" - | sha256sum | cut -d' ' -f1; }
-s3_rm() { "${AWS[@]}" s3 rm --only-show-errors "s3://$EXPORTQ_S3_BUCKET/$1" >/dev/null || true; }
-
 hr "export of $ROWS rows (owner $OWNER), $RUNS runs per case, interleaved; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-psql -XAtq -c "$(copy_sql "$OWNER")" >"$T/ref.csv"
-REF_BYTES=$(stat -c %s "$T/ref.csv")
-REF_SHA=$(sha256sum "$T/ref.csv" | cut -d' ' -f1)
-rm -f "$T/ref.csv"
-echo "psql COPY output: $REF_BYTES bytes, sha256 $REF_SHA"
+bench_reference "$OWNER"
 echo "split: $(psql -XAtq -c "SELECT count(*) FROM app.split_user_activity('{\"owner\": \"$OWNER\"}', 4)") ranges for n = 4"
 
 for ((i = 1; i <= RUNS; i++)); do
@@ -86,7 +48,7 @@ for ((i = 1; i <= RUNS; i++)); do
   [ "$i" = 1 ] && { [ "$(s3_sha "pbench/aws-$i.csv")" = "$REF_SHA" ] || bench_die "the awscli object differs from COPY"; }
   s3_rm "pbench/aws-$i.csv"
   for p in $LEVELS; do
-    run_worker "$OWNER" "$T/p$p.dat" "$p"
+    run_worker bench_split "$OWNER" "$T/p$p.dat" EXPORTQ_EXPORT_PARALLEL="$p"
     if [ "$i" = 1 ]; then
       [ "$(s3_sha "$KEY")" = "$REF_SHA" ] || bench_die "parallel $p: job $JOB's object differs from COPY"
       echo "verified: parallel $p (job $JOB) object has psql COPY's sha256"
@@ -124,7 +86,7 @@ if [ "$BIG" -gt 0 ]; then
   hr "$BIG rows (owner $BIGOWNER), one run each: COPY > /dev/null, then the worker at parallel 2"
   REF_BYTES=$(psql -XAtq -c "$(copy_sql "$BIGOWNER")" | wc -c)
   run_copy "$BIGOWNER" "$T/bigcopy.dat"
-  run_worker "$BIGOWNER" "$T/bigp2.dat" 2
+  run_worker bench_split "$BIGOWNER" "$T/bigp2.dat" EXPORTQ_EXPORT_PARALLEL=2
   read -r _ _ _ _ _ wb _ <"$T/bigp2.dat"
   [ "$wb" = "$REF_BYTES" ] || bench_die "job $JOB recorded $wb bytes, psql's COPY gives $REF_BYTES"
   s3_rm "$KEY"

@@ -30,8 +30,7 @@ ETA_JOBS=${BENCH_ETA_JOBS:-8}
 ETA_SECS=${BENCH_ETA_SECONDS:-2}
 
 bench_setup
-T=$(mktemp -d)
-bench_on_exit "rm -rf '$T'"
+bench_workdir exportq-bench-queue
 q() { psql -XAtq -v ON_ERROR_STOP=1 "$@"; }
 
 q <<'SQL' >/dev/null

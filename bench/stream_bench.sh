@@ -29,8 +29,7 @@ OWNER=bench-$ROWS
 LOOP_LIMIT_S=900  # every wait/sample loop below gives up after this long
 
 bench_setup
-T=$(mktemp -d /tmp/exportq-bench-run.XXXXXX)
-bench_on_exit "rm -rf '$T'"
+bench_workdir exportq-bench-run
 bench_seed "$OWNER" "$ROWS"
 TOKEN=$("$EXPORTQ_BIN" token create --owner "$OWNER")
 
