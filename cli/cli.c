@@ -1,11 +1,13 @@
 /* cli.c - shared plumbing of the subcommands; see cli.h */
 #include "cli/cli.h"
 
+#include <getopt.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "common/id.h"
 #include "common/log.h"
 #include "export/export_kind.h"
 #include "s3/aws_creds.h"
@@ -45,6 +47,30 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nTry 'exportq %s --help'.\n", cmd);
     return CLI_USAGE;
+}
+
+int cli_options_help_only(int argc, char **argv, const char *cmd, void (*usage)(FILE *out))
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
+            return CLI_OK;
+        }
+        return cli_usage_error(cmd, "unknown option");
+    }
+    return -1;
+}
+
+int cli_job_id_operand(int argc, char **argv, const char *cmd, long long *id)
+{
+    if (optind != argc - 1)
+        return cli_usage_error(cmd, "exactly one job ID expected");
+    if (eq_id_parse_str(argv[optind], id) < 0)
+        return cli_usage_error(cmd, "'%s' is not a job id", argv[optind]);
+    return 0;
 }
 
 int cli_fail(const eq_err *err)

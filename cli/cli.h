@@ -7,6 +7,8 @@
 #ifndef EXPORTQ_CLI_CLI_H
 #define EXPORTQ_CLI_CLI_H
 
+#include <stdio.h>
+
 #include "common/config.h"
 #include "common/error.h"
 
@@ -22,6 +24,15 @@ int cli_load_config(eq_config *cfg, unsigned need) EQ_MUST;
 
 /* Prints "exportq CMD: message" and a hint to use --help; returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) EQ_PRINTF(2, 3);
+
+/* The options of a command that has none but --help: returns -1 to go on
+ * (optind at the first operand), CLI_OK after printing usage(stdout) for
+ * --help, CLI_USAGE for any other option. */
+int cli_options_help_only(int argc, char **argv, const char *cmd, void (*usage)(FILE *out));
+
+/* The one operand of a command taking exactly one job ID, from optind:
+ * 0 with *id set, or CLI_USAGE (printed). */
+int cli_job_id_operand(int argc, char **argv, const char *cmd, long long *id);
 
 /* Prints "exportq: message" for a runtime error; returns CLI_FAIL. */
 int cli_fail(const eq_err *err);

@@ -1,11 +1,8 @@
 /* cmd_cancel.c - `exportq cancel ID`: cancel a queued or running job. */
-#include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cli/cli.h"
-#include "common/id.h"
 #include "common/pg.h"
 #include "queue/queue.h"
 
@@ -19,27 +16,19 @@ static void usage(FILE *out)
 
 int cmd_cancel(int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     eq_config cfg = {0};
     eq_err err;
     PGconn *conn = NULL;
     queue_status_row row;
     long long id;
     bool ok = false;
-    int c, rc = CLI_FAIL;
+    int rc;
     eq_err_clear(&err);
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'h') {
-            usage(stdout);
-            return CLI_OK;
-        }
-        return cli_usage_error("cancel", "unknown option");
-    }
-    if (optind != argc - 1)
-        return cli_usage_error("cancel", "exactly one job ID expected");
-    if (eq_id_parse_str(argv[optind], &id) < 0)
-        return cli_usage_error("cancel", "'%s' is not a job id", argv[optind]);
+    if ((rc = cli_options_help_only(argc, argv, "cancel", usage)) >= 0)
+        return rc;
+    rc = CLI_FAIL;
+    if (cli_job_id_operand(argc, argv, "cancel", &id) != 0)
+        return CLI_USAGE;
     if (cli_load_config(&cfg, EQ_NEED_DB) < 0)
         return CLI_FAIL;
     if (eq_pg_connect(cfg.database_url, "cancel", &conn, &err) < 0 ||

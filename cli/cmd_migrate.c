@@ -24,20 +24,14 @@ static void print_applied(const schema_migration *m, void *ud)
 
 int cmd_migrate(int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     eq_config cfg = {0};
     eq_err err;
     PGconn *conn = NULL;
-    int c, applied = 0, version = 0, rc = CLI_FAIL;
+    int applied = 0, version = 0, rc;
     eq_err_clear(&err);
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'h') {
-            usage(stdout);
-            return CLI_OK;
-        }
-        return cli_usage_error("migrate", "unknown option");
-    }
+    if ((rc = cli_options_help_only(argc, argv, "migrate", usage)) >= 0)
+        return rc;
+    rc = CLI_FAIL;
     if (optind < argc)
         return cli_usage_error("migrate", "unexpected argument '%s'", argv[optind]);
     if (cli_load_config(&cfg, EQ_NEED_DB) < 0)

@@ -54,7 +54,6 @@ static void usage(FILE *out)
 
 int cmd_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     eq_config cfg = {0};
     eq_err err;
     http_server *srv = NULL;
@@ -62,16 +61,11 @@ int cmd_serve(int argc, char **argv)
     sigset_t old;
     long long deadline;
     int sig;
-    int c, rc = CLI_FAIL;
+    int rc;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'h') {
-            usage(stdout);
-            return CLI_OK;
-        }
-        return cli_usage_error("serve", "unknown option");
-    }
+    if ((rc = cli_options_help_only(argc, argv, "serve", usage)) >= 0)
+        return rc;
+    rc = CLI_FAIL;
     if (optind < argc)
         return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
     if (cli_load_config(&cfg, EQ_NEED_DB | EQ_NEED_S3) < 0)

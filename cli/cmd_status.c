@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "common/id.h"
 #include "common/pg.h"
 #include "queue/queue.h"
 
@@ -235,10 +234,8 @@ int cmd_status(int argc, char **argv)
             return cli_usage_error("status", "unknown option");
         }
     }
-    if (optind != argc - 1)
-        return cli_usage_error("status", "exactly one job ID expected");
-    if (eq_id_parse_str(argv[optind], &id) < 0)
-        return cli_usage_error("status", "'%s' is not a job id", argv[optind]);
+    if (cli_job_id_operand(argc, argv, "status", &id) != 0)
+        return CLI_USAGE;
     if (cli_load_config(&cfg, EQ_NEED_DB) < 0)
         return CLI_FAIL;
     if (eq_pg_connect(cfg.database_url, "status", &conn, &err) < 0) {

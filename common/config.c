@@ -380,15 +380,11 @@ static int frame_ancestors_validate(const char *list, eq_err *err)
 
 static int domains_validate(const char *list, eq_err *err)
 {
-    const char *p = list;
+    const char *cur = list, *p;
+    size_t n;
     int count = 0;
-    while (*p) {
-        size_t n, labels = 1, label = 0;
-        while (*p == ' ' || *p == ',')
-            p++;
-        if (!*p)
-            break;
-        n = strcspn(p, ", ");
+    while (eq_config_list_next(&cur, &p, &n)) {
+        size_t labels = 1, label = 0;
         for (size_t i = 0; i < n; i++) {
             char c = p[i];
             if (c == '.') {
@@ -409,7 +405,6 @@ static int domains_validate(const char *list, eq_err *err)
             return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_MAIL_ALLOWED_DOMAINS: '%.*s' is not a domain name like example.com",
                            (int)(n > 80 ? 80 : n), p);
         count++;
-        p += n;
     }
     if (count == 0)
         return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_MAIL_ALLOWED_DOMAINS: no domain given");
@@ -452,27 +447,30 @@ static int jwt_validate(const eq_config *cfg, eq_err *err)
  * origins (scheme://host[:port], no path, no wildcard). */
 static int origins_validate(const char *list, eq_err *err)
 {
-    const char *p = list;
+    const char *cur = list, *p;
+    size_t n;
     int count = 0;
-    while (*p) {
-        size_t n, host;
-        while (*p == ' ' || *p == ',')
-            p++;
-        if (!*p)
-            break;
-        n = strcspn(p, ", ");
-        host = strncmp(p, "https://", 8) == 0 ? 8 : strncmp(p, "http://", 7) == 0 ? 7 : 0;
+    while (eq_config_list_next(&cur, &p, &n)) {
+        size_t host = strncmp(p, "https://", 8) == 0 ? 8 : strncmp(p, "http://", 7) == 0 ? 7 : 0;
         if (host == 0 || n == host || n > 200 || memchr(p + host, '/', n - host) || memchr(p, '*', n) ||
             strspn(p + host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") < n - host)
             return eq_fail(err, EQ_ERR_CONFIG,
                            "EXPORTQ_CORS_ORIGINS: '%.*s' is not an exact origin like https://app.example",
                            (int)(n > 80 ? 80 : n), p);
         count++;
-        p += n;
     }
     if (count == 0)
         return eq_fail(err, EQ_ERR_CONFIG, "EXPORTQ_CORS_ORIGINS: no origin given");
     return 0;
+}
+
+bool eq_config_list_next(const char **cursor, const char **item, size_t *n)
+{
+    const char *p = *cursor + strspn(*cursor, ", ");
+    *item = p;
+    *n = strcspn(p, ", ");
+    *cursor = p + *n;
+    return *n > 0;
 }
 
 int eq_config_load(eq_config *cfg, const char *file, eq_err *err)

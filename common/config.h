@@ -11,6 +11,8 @@
 #define EXPORTQ_COMMON_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
 #include "common/error.h"
 
 typedef enum eq_smtp_tls { EQ_SMTP_TLS_STARTTLS = 0, EQ_SMTP_TLS_OPTIONAL, EQ_SMTP_TLS_NONE } eq_smtp_tls;
@@ -106,6 +108,11 @@ int eq_config_load(eq_config *cfg, const char *file, eq_err *err) EQ_MUST;
 /* Checks the settings a command needs (EQ_NEED_* bits). */
 int eq_config_require(const eq_config *cfg, unsigned need, eq_err *err) EQ_MUST;
 void eq_config_cleanup(eq_config *cfg);
+/* The items of a list setting (EXPORTQ_MAIL_ALLOWED_DOMAINS,
+ * EXPORTQ_WEBHOOK_ALLOWED_HOSTS, EXPORTQ_CORS_ORIGINS): separated by commas
+ * and/or spaces. Sets *item and *n to the next item after *cursor and moves
+ * *cursor past it; false when no item is left. */
+bool eq_config_list_next(const char **cursor, const char **item, size_t *n);
 /* Writes a help table of every variable (name, default, meaning) to `out`. */
 void eq_config_print_reference(void *out /* FILE* */);
 

@@ -8,6 +8,7 @@
 
 #include "common/pg.h"
 #include "export/export_kind.h"
+#include "export/export_query.h"
 
 #define COPY_HEAD "COPY ("
 #define COPY_TAIL ") TO STDOUT"

@@ -305,33 +305,3 @@ int export_params_check(const char *params_json, eq_err *err)
     json_decref(check);
     return 0;
 }
-
-int export_build_copy_sql(PGconn *conn, const char *function_name, const char *params_json,
-                          bool header, char **sql_out, eq_err *err)
-{
-    char *lit = NULL, *sql = NULL;
-    size_t n;
-    int rc = -1;
-
-    *sql_out = NULL;
-    if (!export_function_name_valid(function_name))
-        return eq_fail(err, EQ_ERR_INVALID, "export function name is not a quoted SQL name");
-    if (export_params_check(params_json, err) < 0)
-        return -1;
-
-    lit = PQescapeLiteral(conn, params_json, strlen(params_json));
-    if (!lit)
-        return eq_pg_fail(conn, NULL, "quoting the parameters", err);
-    n = strlen(function_name) + strlen(lit) + 128;
-    if (!(sql = malloc(n))) {
-        eq_fail(err, EQ_ERR_NOMEM, "building the COPY statement: out of memory");
-        goto fail;
-    }
-    snprintf(sql, n, "COPY (SELECT * FROM %s(%s::jsonb)) TO STDOUT WITH (FORMAT csv, HEADER %s)",
-             function_name, lit, header ? "true" : "false");
-    *sql_out = sql;
-    rc = 0;
-fail:
-    PQfreemem(lit);
-    return rc;
-}

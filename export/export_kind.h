@@ -102,10 +102,4 @@ int export_params_build(const char *params_json, const char *owner, char **out, 
  * schema.name): `ident.ident`, each [a-z0-9_$]+ or "..." with "" escapes. */
 bool export_function_name_valid(const char *s);
 
-/* Builds the COPY statement. `function_name` comes from the catalog
- * (export_kind.function); `params_json` must be a JSON object text and is
- * passed as one escaped literal. *sql_out is malloc'ed (caller frees). */
-int export_build_copy_sql(PGconn *conn, const char *function_name, const char *params_json,
-                          bool header, char **sql_out, eq_err *err) EQ_MUST;
-
 #endif

@@ -205,3 +205,12 @@ int export_query_build(PGconn *conn, export_format f, const char *function_name,
     eq_buf_cleanup(&q);
     return rc;
 }
+
+int export_build_copy_sql(PGconn *conn, const char *function_name, const char *params_json,
+                          bool header, char **sql_out, eq_err *err)
+{
+    export_columns cols;
+    int rc = export_query_build(conn, EXPORT_FORMAT_CSV, function_name, params_json, header, sql_out, &cols, err);
+    export_columns_cleanup(&cols);
+    return rc;
+}

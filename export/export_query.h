@@ -46,4 +46,10 @@ int export_query_build(PGconn *conn, export_format f, const char *function_name,
 
 void export_columns_cleanup(export_columns *c);
 
+/* The csv statement of export_query_build() (no columns to describe), for
+ * callers that want the plain CSV COPY (the estimate, the source tests).
+ * *sql_out is malloc'ed (caller frees). */
+int export_build_copy_sql(PGconn *conn, const char *function_name, const char *params_json,
+                          bool header, char **sql_out, eq_err *err) EQ_MUST;
+
 #endif

@@ -3,20 +3,16 @@
 
 #include <string.h>
 
+#include "common/config.h"
+
 bool http_cors_origin_allowed(const char *list, const char *origin)
 {
-    size_t olen;
+    size_t olen, n;
     if (!list || !origin || !*origin)
         return false;
     olen = strlen(origin);
-    for (const char *p = list; *p;) {
-        size_t n;
-        while (*p == ' ' || *p == ',')
-            p++;
-        n = strcspn(p, ", ");
-        if (n && n == olen && memcmp(p, origin, n) == 0)
+    for (const char *cur = list, *p; eq_config_list_next(&cur, &p, &n);)
+        if (n == olen && memcmp(p, origin, n) == 0)
             return true;
-        p += n;
-    }
     return false;
 }

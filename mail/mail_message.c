@@ -7,6 +7,7 @@
  */
 #include "mail/mail_message.h"
 
+#include "common/config.h"
 #include "common/hex.h"
 
 #include <openssl/evp.h>
@@ -484,29 +485,21 @@ time_t mail_link_expiry(time_t now, long link_ttl, long long object_expires_at)
 
 bool mail_domain_allowed(const char *addr, const char *allowed)
 {
-    const char *at, *p;
-    size_t dlen;
+    const char *at, *cur = allowed, *p;
+    size_t dlen, n;
+    bool any = false;
     if (!allowed)
         return true;
     if (!addr || !(at = strrchr(addr, '@')))
         return false;
     at++;
     dlen = strlen(at);
-    p = allowed;
-    bool any = false;
-    while (*p) {
-        size_t n;
-        while (*p == ' ' || *p == ',')
-            p++;
-        if (!*p)
-            break;
-        n = strcspn(p, ", ");
+    while (eq_config_list_next(&cur, &p, &n)) {
         any = true;
         /* exact, or a subdomain: "x.example.com" ends with ".example.com" */
         if ((dlen == n && strncasecmp(at, p, n) == 0) ||
             (dlen > n && at[dlen - n - 1] == '.' && strncasecmp(at + dlen - n, p, n) == 0))
             return true;
-        p += n;
     }
     return !any;
 }

@@ -13,6 +13,7 @@
 
 #define SIGV4_MAX_TEXT (64 * 1024) /* one encoded name, value or header */
 #define SIGV4_MAX_CANON (256 * 1024)
+#define SCOPE_MAX 256 /* DATE/REGION/SERVICE/aws4_request */
 
 typedef struct enc_pair {
     eq_buf name;
@@ -199,13 +200,24 @@ int sigv4_canonical_request(const sigv4_request *r, eq_buf *out, char *signed_he
     return eq_buf_printf(out, err, "\n%s\n%s", signed_headers, r->payload_hash);
 }
 
+/* The credential scope DATE/REGION/SERVICE/aws4_request (DATE: the day of
+ * amz_date) into out[size]. */
+static int credential_scope(const sigv4_request *r, char *out, size_t size, eq_err *err)
+{
+    int w = snprintf(out, size, "%.8s/%s/%s/aws4_request", r->amz_date, r->region, r->service);
+    if (w < 0 || (size_t)w >= size)
+        return eq_fail(err, EQ_ERR_LIMIT, "sigv4: credential scope too long");
+    return 0;
+}
+
 int sigv4_string_to_sign(const sigv4_request *r, const char *canonical_request, eq_buf *out, eq_err *err)
 {
-    char hash[65];
+    char hash[65], scope[SCOPE_MAX];
     if (sigv4_sha256_hex(canonical_request, strlen(canonical_request), hash) < 0)
         return eq_fail(err, EQ_ERR_NOMEM, "sigv4: SHA-256 failed");
-    return eq_buf_printf(out, err, "AWS4-HMAC-SHA256\n%s\n%.8s/%s/%s/aws4_request\n%s", r->amz_date,
-                         r->amz_date, r->region, r->service, hash);
+    if (credential_scope(r, scope, sizeof scope, err) < 0)
+        return -1;
+    return eq_buf_printf(out, err, "AWS4-HMAC-SHA256\n%s\n%s\n%s", r->amz_date, scope, hash);
 }
 
 static int check_request(const sigv4_request *r, eq_err *err)
@@ -245,25 +257,18 @@ fail:
     return rc;
 }
 
-int sigv4_authorization(const sigv4_request *r, const sigv4_creds *creds, char *auth, size_t authsz,
+/* Canonicalises r, signs it: the signed headers' names (signed_headers[2048])
+ * and the signature (sig[65]); the canonical request is appended to
+ * canonical_out when not NULL. */
+static int sign_request(const sigv4_request *r, const sigv4_creds *creds, char signed_headers[2048], char sig[65],
                         eq_buf *canonical_out, eq_err *err)
 {
     eq_buf canon;
-    char signed_headers[2048], sig[65];
-    int rc = -1, w;
-
+    int rc = -1;
     eq_buf_init(&canon, SIGV4_MAX_CANON);
-    if (check_request(r, err) < 0 ||
-        sigv4_canonical_request(r, &canon, signed_headers, sizeof signed_headers, err) < 0 ||
-        sign_canonical(r, creds, canon.data, sig, err) < 0)
-        goto fail;
-    w = snprintf(auth, authsz, "AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
-                 creds->access_key, r->amz_date, r->region, r->service, signed_headers, sig);
-    if (w < 0 || (size_t)w >= authsz) {
-        eq_fail(err, EQ_ERR_LIMIT, "sigv4: Authorization header too long");
-        goto fail;
-    }
-    if (canonical_out && eq_buf_append(canonical_out, canon.data, canon.len, err) < 0)
+    if (sigv4_canonical_request(r, &canon, signed_headers, 2048, err) < 0 ||
+        sign_canonical(r, creds, canon.data, sig, err) < 0 ||
+        (canonical_out && eq_buf_append(canonical_out, canon.data, canon.len, err) < 0))
         goto fail;
     rc = 0;
 fail:
@@ -271,45 +276,53 @@ fail:
     return rc;
 }
 
+int sigv4_authorization(const sigv4_request *r, const sigv4_creds *creds, char *auth, size_t authsz,
+                        eq_buf *canonical_out, eq_err *err)
+{
+    char signed_headers[2048], sig[65], scope[SCOPE_MAX];
+    int w;
+    if (check_request(r, err) < 0 || credential_scope(r, scope, sizeof scope, err) < 0 ||
+        sign_request(r, creds, signed_headers, sig, canonical_out, err) < 0)
+        return -1;
+    w = snprintf(auth, authsz, "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s",
+                 creds->access_key, scope, signed_headers, sig);
+    if (w < 0 || (size_t)w >= authsz)
+        return eq_fail(err, EQ_ERR_LIMIT, "sigv4: Authorization header too long");
+    return 0;
+}
+
 int sigv4_presign_query(const sigv4_request *r, const sigv4_creds *creds, long expires, eq_buf *query_out,
                         eq_buf *canonical_out, eq_err *err)
 {
     sigv4_kv q[SIGV4_MAX_PARAMS];
     sigv4_request pr = *r;
-    eq_buf canon;
-    char credential[512], exp[24], signed_headers[2048], sig[65];
+    char credential[512], scope[SCOPE_MAX], exp[24], signed_headers[2048], sig[65];
     size_t n = 0, i, shlen = 0;
-    int rc = -1;
 
-    eq_buf_init(&canon, SIGV4_MAX_CANON);
-    if (check_request(r, err) < 0)
-        goto fail;
-    if (expires < 1 || expires > SIGV4_MAX_EXPIRES) {
-        eq_fail(err, EQ_ERR_INVALID, "presigned URL lifetime %ld s is outside 1..%d", expires, SIGV4_MAX_EXPIRES);
-        goto fail;
-    }
-    if (r->nquery + 6 > SIGV4_MAX_PARAMS) {
-        eq_fail(err, EQ_ERR_LIMIT, "sigv4: too many query parameters");
-        goto fail;
-    }
+    if (check_request(r, err) < 0 || credential_scope(r, scope, sizeof scope, err) < 0)
+        return -1;
+    if (expires < 1 || expires > SIGV4_MAX_EXPIRES)
+        return eq_fail(err, EQ_ERR_INVALID, "presigned URL lifetime %ld s is outside 1..%d", expires,
+                       SIGV4_MAX_EXPIRES);
+    if (r->nquery + 6 > SIGV4_MAX_PARAMS)
+        return eq_fail(err, EQ_ERR_LIMIT, "sigv4: too many query parameters");
     /* The X-Amz-SignedHeaders value must be known before canonicalising;
      * build it the same way (sorted lower-case names). */
     {
         char scratch[2048];
         eq_buf tmp;
+        int rc;
         sigv4_request hr = {.method = "GET", .uri = "/", .headers = r->headers, .nheaders = r->nheaders,
                             .payload_hash = "x"};
         eq_buf_init(&tmp, SIGV4_MAX_CANON);
         rc = sigv4_canonical_request(&hr, &tmp, scratch, sizeof scratch, err);
         eq_buf_cleanup(&tmp);
         if (rc < 0)
-            goto fail;
-        rc = -1;
+            return -1;
         shlen = strlen(scratch);
         memcpy(signed_headers, scratch, shlen + 1);
     }
-    snprintf(credential, sizeof credential, "%s/%.8s/%s/%s/aws4_request", creds->access_key, r->amz_date,
-             r->region, r->service);
+    snprintf(credential, sizeof credential, "%s/%s", creds->access_key, scope);
     snprintf(exp, sizeof exp, "%ld", expires);
     for (i = 0; i < r->nquery; i++)
         q[n++] = r->query[i];
@@ -323,15 +336,9 @@ int sigv4_presign_query(const sigv4_request *r, const sigv4_creds *creds, long e
     pr.query = q;
     pr.nquery = n;
     pr.payload_hash = SIGV4_UNSIGNED_PAYLOAD;
-    if (sigv4_canonical_request(&pr, &canon, signed_headers, sizeof signed_headers, err) < 0 ||
-        sign_canonical(&pr, creds, canon.data, sig, err) < 0 ||
+    if (sign_request(&pr, creds, signed_headers, sig, canonical_out, err) < 0 ||
         sigv4_canonical_query(q, n, query_out, err) < 0 ||
         eq_buf_printf(query_out, err, "&X-Amz-Signature=%s", sig) < 0)
-        goto fail;
-    if (canonical_out && eq_buf_append(canonical_out, canon.data, canon.len, err) < 0)
-        goto fail;
-    rc = 0;
-fail:
-    eq_buf_cleanup(&canon);
-    return rc;
+        return -1;
+    return 0;
 }

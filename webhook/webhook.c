@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/config.h"
 #include "common/hex.h"
 
 #define HOST_MAX 256
@@ -126,19 +127,14 @@ static bool is_loopback_name(const char *s, size_t n)
 int webhook_host_allowed(const char *host, const char *allowed)
 {
     size_t hl = host ? strlen(host) : 0;
-    const char *p = allowed;
+    const char *cur = allowed, *p;
+    size_t n;
     int best = WEBHOOK_HOST_NO;
     if (hl > 1 && host[hl - 1] == '.')
         hl--; /* "example.com." is example.com */
-    if (!hl || !p)
+    if (!hl || !cur)
         return WEBHOOK_HOST_NO;
-    while (*p) {
-        size_t n;
-        while (*p == ' ' || *p == ',')
-            p++;
-        if (!*p)
-            break;
-        n = strcspn(p, ", ");
+    while (eq_config_list_next(&cur, &p, &n)) {
         if (n == hl && strncasecmp(p, host, n) == 0) {
             int m = is_loopback_name(p, n) ? WEBHOOK_HOST_LOOPBACK : WEBHOOK_HOST_EXACT;
             if (m > best)
@@ -148,7 +144,6 @@ int webhook_host_allowed(const char *host, const char *allowed)
             if (best < WEBHOOK_HOST_WILDCARD)
                 best = WEBHOOK_HOST_WILDCARD; /* "*.example.com": a subdomain, not example.com */
         }
-        p += n;
     }
     return best;
 }

@@ -17,6 +17,7 @@
 #include "common/pg.h"
 #include "export/export.h"
 #include "export/export_kind.h"
+#include "export/export_query.h"
 #include "export/export_source.h"
 
 static PGconn *connect_db(const char *role)
