@@ -133,6 +133,11 @@ enum MHD_Result http_respond(struct MHD_Connection *c, http_req *r, int status, 
  * download name) valid `ttl` seconds, never past the object's retention and
  * (s3_presign_get) never past the credentials' life. *url is malloc'ed. */
 int http_presign_job(http_server *s, const queue_status_row *row, long ttl, char **url, eq_err *err) EQ_MUST;
+/* 302 to a presigned URL of the job's object (http_presign_job, ttl):
+ * Location and {"download_url": URL}; the problem when presigning fails. The
+ * one answer of GET /v1/exports/{id}/download and of the stable link. */
+enum MHD_Result http_respond_presigned(http_server *s, struct MHD_Connection *c, http_req *r,
+                                       const queue_status_row *row, long ttl);
 
 /* An HTML page (the pages' one rule for their headers): `csp` as
  * Content-Security-Policy, Referrer-Policy: no-referrer (a page URL may carry

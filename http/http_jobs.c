@@ -32,6 +32,25 @@ int http_presign_job(http_server *s, const queue_status_row *row, long ttl, char
     return rc;
 }
 
+enum MHD_Result http_respond_presigned(http_server *s, struct MHD_Connection *c, http_req *r,
+                                       const queue_status_row *row, long ttl)
+{
+    char *url = NULL;
+    const char *hdrs[] = {MHD_HTTP_HEADER_LOCATION, NULL, NULL};
+    enum MHD_Result ret;
+    http_problem p;
+    eq_err err;
+    eq_err_clear(&err);
+    if (http_presign_job(s, row, ttl, &url, &err) < 0) {
+        http_problem_from_err(&p, r, &err);
+        return http_respond_problem(c, r, &p);
+    }
+    hdrs[1] = url;
+    ret = http_respond_json(c, r, 302, json_pack("{s:s}", "download_url", url), hdrs);
+    free(url);
+    return ret;
+}
+
 /* The job as the API shows it: queue_status_json() plus download_url (a
  * freshly presigned link of EXPORTQ_LINK_TTL) once succeeded and not yet past
  * retention. */
@@ -105,24 +124,33 @@ static int enqueue(PGconn *conn, const queue_enqueue_req *q, long long *id, http
     return -1;
 }
 
-/* 202 for an enqueued job: its JSON, Location: /v1/exports/{id}, then the
- * header pairs of `extra` (NULL-terminated, at most 4 pairs; NULL = none). */
-static enum MHD_Result respond_accepted(http_server *s, struct MHD_Connection *c, http_req *r,
-                                        const queue_status_row *row, const char *const *extra)
+/* 202 for enqueued job `id`: its status read on *conn (then given back to the
+ * pool), its JSON, Location: /v1/exports/{id}, then the header pairs of
+ * `extra` (NULL-terminated, at most 4 pairs; NULL = none). */
+static enum MHD_Result respond_accepted(http_server *s, struct MHD_Connection *c, http_req *r, PGconn **conn,
+                                        long long id, const char *const *extra)
 {
     char location[64];
     const char *hdrs[11] = {MHD_HTTP_HEADER_LOCATION, location, NULL};
+    queue_status_row *row = calloc(1, sizeof *row);
+    json_t *doc = NULL;
     http_problem p;
     eq_err err;
-    json_t *doc;
     eq_err_clear(&err);
-    snprintf(location, sizeof location, "/v1/exports/%lld", row->id);
+    snprintf(location, sizeof location, "/v1/exports/%lld", id);
     for (size_t i = 0; extra && extra[i] && i + 3 < sizeof hdrs / sizeof hdrs[0]; i += 2) {
         hdrs[i + 2] = extra[i];
         hdrs[i + 3] = extra[i + 1];
         hdrs[i + 4] = NULL;
     }
-    if (!(doc = job_json(s, row, &err))) {
+    if (!row)
+        eq_fail(&err, EQ_ERR_NOMEM, "out of memory");
+    else if (queue_status(*conn, id, row, &err) == 0)
+        doc = job_json(s, row, &err);
+    http_dbpool_put(s->pool, *conn);
+    *conn = NULL;
+    free(row);
+    if (!doc) {
         http_problem_from_err(&p, r, &err);
         return http_respond_problem(c, r, &p);
     }
@@ -133,7 +161,6 @@ enum MHD_Result http_jobs_create(http_server *s, struct MHD_Connection *c, http_
 {
     http_export_req req;
     http_problem p;
-    queue_status_row *row = NULL;
     PGconn *conn = NULL;
     export_kind kind;
     char *params = NULL;
@@ -168,8 +195,7 @@ enum MHD_Result http_jobs_create(http_server *s, struct MHD_Connection *c, http_
     if (http_params_bind_owner(req.params, r->owner, &p) < 0)
         goto answer;
     params = json_dumps(req.params, JSON_COMPACT);
-    row = calloc(1, sizeof *row);
-    if (!params || !row) {
+    if (!params) {
         http_problem_set(&p, 500, "internal", "out of memory");
         goto answer;
     }
@@ -206,25 +232,18 @@ enum MHD_Result http_jobs_create(http_server *s, struct MHD_Connection *c, http_
             goto answer;
         }
     }
-    if (queue_status(conn, id, row, &err) < 0) {
-        http_problem_from_err(&p, r, &err);
-        goto answer;
-    }
-    http_dbpool_put(s->pool, conn);
-    conn = NULL;
     if (!existing) {
         char ctx[EQ_LOGCTX_MAX];
         eq_logctx_format(&(eq_logctx){.job = id, .owner = r->owner, .kind = req.kind}, ctx, sizeof ctx);
         eq_info(ctx, "export enqueued over HTTP");
     }
-    ret = respond_accepted(s, c, r, row, NULL);
+    ret = respond_accepted(s, c, r, &conn, id, NULL);
     goto done;
 answer:
     ret = http_respond_problem(c, r, &p);
 done:
     http_dbpool_put(s->pool, conn);
     free(params);
-    free(row);
     http_export_req_cleanup(&req);
     return ret;
 }
@@ -356,8 +375,6 @@ enum MHD_Result http_jobs_show(http_server *s, struct MHD_Connection *c, http_re
     conn = NULL;
 
     if (r->route.endpoint == HTTP_EP_EXPORT_DOWNLOAD) {
-        char *url = NULL;
-        json_t *doc;
         if (strcmp(row->state, "expired") == 0 ||
             (strcmp(row->state, "succeeded") == 0 && past_retention(row))) {
             http_problem_set(&p, 410, "expired", "export %lld has expired and its file was deleted", id);
@@ -371,16 +388,7 @@ enum MHD_Result http_jobs_show(http_server *s, struct MHD_Connection *c, http_re
                 http_problem_set(&p, 410, "not_available", "export %lld %s; it has no file", id, row->state);
             goto answer;
         }
-        if (presign(s, row, &url, &err) < 0) {
-            http_problem_from_err(&p, r, &err);
-            goto answer;
-        }
-        {
-            const char *hdrs[] = {MHD_HTTP_HEADER_LOCATION, url, NULL};
-            doc = json_pack("{s:s}", "download_url", url);
-            ret = http_respond_json(c, r, 302, doc, hdrs);
-        }
-        free(url);
+        ret = http_respond_presigned(s, c, r, row, s->cfg->link_ttl);
         free(row);
         return ret;
     }
@@ -405,7 +413,6 @@ answer:
 enum MHD_Result http_jobs_accept_async(http_server *s, struct MHD_Connection *c, http_req *r, const char *kind,
                                        const char *params_json, const char *format, const char *why)
 {
-    queue_status_row *row = calloc(1, sizeof *row);
     PGconn *conn = NULL;
     http_problem p;
     long long id = 0;
@@ -417,35 +424,21 @@ enum MHD_Result http_jobs_accept_async(http_server *s, struct MHD_Connection *c,
                            .allowed_domains = s->cfg->mail_allowed_domains};
 
     eq_err_clear(&err);
-    if (!row) {
-        http_problem_set(&p, 500, "internal", "out of memory");
-        goto answer;
-    }
     if (http_dbpool_get(s->pool, &conn, &err) < 0) {
         http_problem_from_err(&p, r, &err);
         goto answer;
     }
     if (enqueue(conn, &q, &id, r, &p) < 0)
         goto answer;
-    if (queue_status(conn, id, row, &err) < 0) {
-        http_problem_from_err(&p, r, &err);
-        goto answer;
-    }
-    http_dbpool_put(s->pool, conn);
-    conn = NULL;
     {
         static const char *const extra[] = {"Preference-Applied", "respond-async", MHD_HTTP_HEADER_VARY, "Prefer",
                                             NULL};
         char ctx[EQ_LOGCTX_MAX];
-        enum MHD_Result ret;
         eq_logctx_format(&(eq_logctx){.job = id, .owner = r->owner, .kind = kind}, ctx, sizeof ctx);
         eq_info(ctx, "stream became an export job (Prefer: respond-async; %s)", why);
-        ret = respond_accepted(s, c, r, row, extra);
-        free(row);
-        return ret;
+        return respond_accepted(s, c, r, &conn, id, extra);
     }
 answer:
     http_dbpool_put(s->pool, conn);
-    free(row);
     return http_respond_problem(c, r, &p);
 }

@@ -94,20 +94,10 @@ enum MHD_Result http_links_download(http_server *s, struct MHD_Connection *c, ht
                          strcmp(row->state, "succeeded") == 0 ? "expired" : row->state);
         goto answer;
     }
-    {
-        char *url = NULL;
-        const char *hdrs[] = {MHD_HTTP_HEADER_LOCATION, NULL, NULL};
-        if (http_presign_job(s, row, s->cfg->presign_ttl, &url, &err) < 0) {
-            http_problem_from_err(&p, r, &err);
-            goto answer;
-        }
-        hdrs[1] = url;
-        eq_debug(ctx, "stable link redirected to a presigned URL");
-        ret = http_respond_json(c, r, 302, json_pack("{s:s}", "download_url", url), hdrs);
-        free(url);
-        free(row);
-        return ret;
-    }
+    eq_debug(ctx, "stable link: redirect to a presigned URL");
+    ret = http_respond_presigned(s, c, r, row, s->cfg->presign_ttl);
+    free(row);
+    return ret;
 answer:
     http_dbpool_put(s->pool, conn);
     free(row);

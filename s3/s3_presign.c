@@ -54,11 +54,7 @@ int s3_presign_link(s3_client *c, const char *key, long expires, const char *fil
         eq_fail(err, EQ_ERR_INVALID, "presign: expiry %ld is not 1..%d seconds", expires, SIGV4_MAX_EXPIRES);
         goto fail;
     }
-    if (!(cr = malloc(sizeof *cr))) {
-        eq_fail(err, EQ_ERR_NOMEM, "presign: out of memory");
-        goto fail;
-    }
-    if (aws_credentials_get(c->creds, cr, err) < 0)
+    if (s3_creds_take(c, &cr, &creds, err) < 0)
         goto fail;
     /* a link signed with temporary credentials dies with them */
     if (cr->expires_at && cr->expires_at - now < expires) {
@@ -68,7 +64,6 @@ int s3_presign_link(s3_client *c, const char *key, long expires, const char *fil
             goto fail;
         }
     }
-    creds = (sigv4_creds){cr->access_key, cr->secret_key, cr->session_token[0] ? cr->session_token : NULL};
     hs[0] = (sigv4_kv){"host", host};
     sigv4_format_date(now, date);
     {
@@ -85,10 +80,7 @@ int s3_presign_link(s3_client *c, const char *key, long expires, const char *fil
         *expires_at = now + expires;
     rc = 0;
 fail:
-    if (cr) {
-        aws_creds_cleanse(cr);
-        free(cr);
-    }
+    s3_creds_drop(cr);
     eq_buf_cleanup(&uri);
     eq_buf_cleanup(&disp);
     eq_buf_cleanup(&url);

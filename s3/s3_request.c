@@ -221,6 +221,29 @@ int s3_request_target(const s3_client *c, const char *key, char *host, size_t ho
     return 0;
 }
 
+int s3_creds_take(s3_client *c, aws_creds **held, sigv4_creds *view, eq_err *err)
+{
+    aws_creds *cr = malloc(sizeof *cr);
+    *held = NULL;
+    if (!cr)
+        return eq_fail(err, EQ_ERR_NOMEM, "s3: out of memory");
+    if (aws_credentials_get(c->creds, cr, err) < 0) {
+        free(cr);
+        return -1;
+    }
+    *view = (sigv4_creds){cr->access_key, cr->secret_key, cr->session_token[0] ? cr->session_token : NULL};
+    *held = cr;
+    return 0;
+}
+
+void s3_creds_drop(aws_creds *held)
+{
+    if (held) {
+        aws_creds_cleanse(held);
+        free(held);
+    }
+}
+
 int s3_request_prepare(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_err *err)
 {
     sigv4_kv hs[SIGV4_MAX_PARAMS];
@@ -266,15 +289,10 @@ int s3_request_prepare(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_
         goto fail;
 
     /* credentials: a copy of the current ones (refreshed in the background) */
-    if (!(cr = malloc(sizeof *cr))) {
-        eq_fail(err, EQ_ERR_NOMEM, "s3: out of memory");
-        goto fail;
-    }
-    if (aws_credentials_get(c->creds, cr, err) < 0) {
+    if (s3_creds_take(c, &cr, &creds, err) < 0) {
         eq_err_context(err, "s3 %s %s", spec->op, spec->key ? spec->key : "");
         goto fail;
     }
-    creds = (sigv4_creds){cr->access_key, cr->secret_key, cr->session_token[0] ? cr->session_token : NULL};
 
     /* headers to sign */
     sigv4_format_date(time(NULL), date);
@@ -345,10 +363,7 @@ int s3_request_prepare(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_
     }
     rc = 0;
 fail:
-    if (cr) {
-        aws_creds_cleanse(cr);
-        free(cr);
-    }
+    s3_creds_drop(cr);
     eq_buf_cleanup(&uri);
     return rc;
 }

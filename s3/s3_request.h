@@ -95,6 +95,12 @@ void s3_request_cleanup(s3_request *r);
 int s3_request_target(const s3_client *c, const char *key, char *host, size_t hostsz, eq_buf *uri,
                       eq_err *err) EQ_MUST;
 
+/* A copy of the client's current credentials for one signature: *held (on
+ * the heap; give it to s3_creds_drop, which cleanses and frees it) and its
+ * sigv4 view *view (pointing into *held). */
+int s3_creds_take(s3_client *c, aws_creds **held, sigv4_creds *view, eq_err *err) EQ_MUST;
+void s3_creds_drop(aws_creds *held);
+
 /* Builds the easy handle for one attempt of `spec` (spec must outlive it). */
 int s3_request_prepare(s3_client *c, s3_request *r, const s3_req_spec *spec, eq_err *err) EQ_MUST;
 
