@@ -427,6 +427,95 @@ static void test_positions_under_concurrency(void **state)
     claims_follow_positions(MAXJOBS);
 }
 
+/* The same jobs in one statement or one statement each: the same turns, the
+ * same positions and the same start order. The state before: owner "a" with
+ * jobs (its last turn counts), a turn claimed last of 5. The jobs interleave
+ * owners "a", "b", no owner and "c", with priorities, a run_at in the future
+ * and, through a plain INSERT, explicit turns. The counts stay exact with a
+ * transaction of more statements than one counter row takes (013). */
+#define BULK_JOBS 120
+#define BULK_ENQUEUE                                                                                         \
+    "exportq.enqueue('rows', jsonb_build_object('g', g), NULL, "                                             \
+    "(ARRAY['a', 'b', NULL, 'c', 'a', 'a'])[g %% 6 + 1], CASE WHEN g %% 7 = 0 THEN 3 ELSE 0 END)"
+#define BULK_INSERT                                                                                          \
+    "INSERT INTO exportq.jobs (kind, params, owner, priority, turn, run_at) "                                \
+    "SELECT 'rows', jsonb_build_object('g', g), (ARRAY['c', NULL, 'b', 'a'])[g %% 4 + 1], g %% 3 - 1, "      \
+    "CASE WHEN g %% 9 = 0 THEN 4 ELSE 0 END, "                                                               \
+    "CASE WHEN g %% 10 = 1 THEN now() + interval '1 hour' ELSE now() END FROM generate_series(%d, %d) g"
+
+static void bulk_before(void)
+{
+    reset();
+    PQclear(tq(db.conn, "SELECT setval('exportq.turn_claimed', 2)"));
+    for (int i = 0; i < 3; i++)
+        enq("a", 0);
+    PQclear(tq(db.conn, "SELECT setval('exportq.turn_claimed', 5)"));
+}
+
+/* g:turn:position of every job, then the g of each job in start order. */
+static void bulk_outcome(char *out, size_t size)
+{
+    static long long by_pos[MAXJOBS + 1];
+    read_positions(by_pos);
+    tq_str(
+        db.conn, out, size,
+        "SELECT string_agg(format('%%s:%%s:%%s', j.params->>'g', j.turn, coalesce(p.position::text, '-')), "
+        "' ' ORDER BY (j.params->>'g')::int) FROM exportq.jobs j "
+        "JOIN exportq.positions((SELECT array_agg(id) FROM exportq.jobs)) p ON p.id = j.id "
+        "WHERE j.params ? 'g'");
+    size_t len = strlen(out);
+    for (;;) {
+        queue_job job = {0};
+        if (!claim_on(db.conn, "w", 0, &job))
+            break;
+        long long g = tq_ll(db.conn, "SELECT (params->>'g')::int FROM exportq.jobs WHERE id = %lld", job.id);
+        queue_job_cleanup(&job);
+        int w = snprintf(out + len, size - len, " >%lld", g);
+        assert_true(w > 0 && (size_t)w < size - len);
+        len += (size_t)w;
+    }
+    /* exact counts, whatever rows the statements counted into */
+    assert_int_equal(
+        tq_ll(db.conn,
+              "SELECT count(*) FROM (SELECT state, count(*) AS n FROM exportq.jobs GROUP BY state) j "
+              "FULL JOIN (SELECT state, jobs FROM exportq.job_counts() WHERE jobs <> 0) c "
+              "USING (state) WHERE j.n IS DISTINCT FROM c.jobs"),
+        0);
+}
+
+static void test_bulk_enqueue_same_as_one_by_one(void **state)
+{
+    (void)state;
+    static char bulk[65536], single[65536];
+    bool was = settle;
+    settle = false;
+    /* one statement each way, in one transaction (> 32 statements: 013's
+     * counter slots) */
+    bulk_before();
+    PQclear(tq(db.conn, "BEGIN"));
+    PQclear(tq(db.conn, "SELECT count(" BULK_ENQUEUE ") FROM generate_series(0, %d) g", BULK_JOBS - 1));
+    PQclear(tq(db.conn, BULK_INSERT, BULK_JOBS, 2 * BULK_JOBS - 1));
+    PQclear(tq(db.conn, "COMMIT"));
+    bulk_outcome(bulk, sizeof bulk);
+    /* one statement per job */
+    bulk_before();
+    for (int g = 0; g < BULK_JOBS; g++)
+        PQclear(tq(db.conn, "SELECT " BULK_ENQUEUE " FROM (SELECT %d AS g) x", g));
+    for (int g = BULK_JOBS; g < 2 * BULK_JOBS; g++)
+        PQclear(tq(db.conn, BULK_INSERT, g, g));
+    bulk_outcome(single, sizeof single);
+    if (strcmp(bulk, single) != 0) {
+        fprintf(stderr, "one statement:\n%s\none statement per job:\n%s\n", bulk, single);
+        fail();
+    }
+    /* the next writer folds the counter slots; still exact */
+    enq("z", 0);
+    assert_int_equal(tq_ll(db.conn, "SELECT count(*) FROM exportq.job_counts WHERE shard < 0"), 0);
+    assert_int_equal(tq_ll(db.conn, "SELECT sum(jobs) FROM exportq.job_counts()"),
+                     tq_ll(db.conn, "SELECT count(*) FROM exportq.jobs"));
+    settle = was;
+}
+
 /* Rolling upgrade: the previous release's SQL still works on this schema. */
 static void test_previous_release_sql(void **state)
 {
@@ -450,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_positions_cost_no_count),
         cmocka_unit_test(test_progress_and_eta),
         cmocka_unit_test(test_positions_under_concurrency),
+        cmocka_unit_test(test_bulk_enqueue_same_as_one_by_one),
         cmocka_unit_test(test_previous_release_sql),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
