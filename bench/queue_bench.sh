@@ -6,7 +6,7 @@
 #      transaction, same table, same run, interleaved);
 #   2. position read time at 1k / 10k / 100k queued (median, p99), next to
 #      001's count of the rows ahead;
-#   3. enqueue rate in one statement (exportq.enqueue per row) next to a plain
+#   3. enqueue rate in one statement (exportq.enqueue per row, exportq.enqueue_many) next to a plain
 #      INSERT of the same rows;
 #   4. enqueue-to-start latency on an idle worker (LISTEN/NOTIFY), enqueued from a
 #      warm session (a pooled connection) and from a new connection each time;
@@ -50,6 +50,10 @@ fill() {
   q -c "INSERT INTO exportq.jobs (kind, params, owner) SELECT 'bench_tiny', jsonb_build_object('owner', 'o' || (g % 1000)), 'o' || (g % 1000) FROM generate_series(1, $1) g" >/dev/null
 }
 enqueue_n() { q -c "SELECT count(exportq.enqueue('bench_tiny', '{}', NULL, 'o' || (g % 1000))) FROM generate_series(1, $1) g" >/dev/null; }
+# the same N jobs of 1,000 owners in one exportq.enqueue_many call (schema/014)
+enqueue_many_n() {
+  q -c "SELECT cardinality(exportq.enqueue_many('bench_tiny', (SELECT jsonb_agg(jsonb_build_object('owner', 'o' || (g % 1000))) FROM generate_series(1, $1) g)))" >/dev/null
+}
 
 # pgbench -l writes one line per transaction: client xact time_us ...; pct P of them
 pct() { awk '{print $3}' "$@" | sort -n | awk -v p="$PCT" '{v[NR]=$1} END {i=int(NR*p/100+0.5); if(i<1)i=1; printf "%.3f", v[i]/1000}'; }
@@ -107,19 +111,24 @@ done
 
 # ---- 3. enqueue rate ------------------------------------------------------------------------
 hr "enqueue rate, $ENQ_ROWS jobs in one statement (1,000 owners)"
-: >"$T/enq"; : >"$T/ins"
+: >"$T/enq"; : >"$T/many"; : >"$T/ins"
 for r in 1 2 3; do
   reset_queue
   t0=$(now_ns); enqueue_n "$ENQ_ROWS"; t1=$(now_ns)
   echo $(( ENQ_ROWS * 1000000000 / (t1 - t0) )) >>"$T/enq"
   reset_queue
+  t0=$(now_ns); enqueue_many_n "$ENQ_ROWS"; t1=$(now_ns)
+  echo $(( ENQ_ROWS * 1000000000 / (t1 - t0) )) >>"$T/many"
+  reset_queue
   t0=$(now_ns); fill "$ENQ_ROWS"; t1=$(now_ns)
   echo $(( ENQ_ROWS * 1000000000 / (t1 - t0) )) >>"$T/ins"
 done
 read -r e_m e_lo e_hi <<<"$(stats "$T/enq" 1)"
+read -r m_m m_lo m_hi <<<"$(stats "$T/many" 1)"
 read -r i_m i_lo i_hi <<<"$(stats "$T/ins" 1)"
 printf '| case | jobs/s median (min..max) |\n|---|---|\n'
 printf '| SELECT exportq.enqueue(...) FROM generate_series | %s (%s..%s) |\n' "$e_m" "$e_lo" "$e_hi"
+printf '| SELECT exportq.enqueue_many(kind, jobs) (one call) | %s (%s..%s) |\n' "$m_m" "$m_lo" "$m_hi"
 printf '| plain INSERT ... SELECT (no validation, no NOTIFY) | %s (%s..%s) |\n' "$i_m" "$i_lo" "$i_hi"
 
 # ---- 4. enqueue-to-start latency ---------------------------------------------------------

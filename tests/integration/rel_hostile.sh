@@ -303,6 +303,14 @@ row sql 22023 "webhook_url, metadata as ::ffff:" "SELECT exportq.define_kind('k_
 row sql 22023 "webhook_url with user info before the metadata address" "SELECT exportq.define_kind('k_wh8', 'app.export_user_activity', NULL, '{\"webhook_url\": \"http://hooks.example.com@169.254.169.254/\"}')"
 row sql 22023 "webhook_url set by a direct UPDATE" "UPDATE exportq.kinds SET options = options || '{\"webhook_url\": \"http://169.254.169.254/\"}' WHERE name = 'user_activity'"
 row sql 22023 "email outside the allowed domains" "SET exportq.mail_allowed_domains = 'allowed.example'; SELECT exportq.enqueue('user_activity', '{}', 'x@evil.example', 'u')"
+row sql 22023 "enqueue_many: CRLF in an email"   "SELECT exportq.enqueue_many('user_activity', '[{\"owner\": \"u\"}, {\"email\": \"a@b.example\\r\\nBcc: c@d.example\"}]')"
+row sql 22023 "enqueue_many: unknown key"        "SELECT exportq.enqueue_many('user_activity', '[{\"owner\": \"u\", \"kind\": \"x; DROP TABLE exportq.jobs\"}]')"
+row sql 22023 "enqueue_many: 257-byte owner"     "SELECT exportq.enqueue_many('user_activity', '[{}, {\"owner\": \"$long_owner\"}]')"
+row sql 22023 "enqueue_many: params not an object" "SELECT exportq.enqueue_many('user_activity', '[{}, {\"params\": [1]}]')"
+row sql 22023 "enqueue_many: priority not an integer" "SELECT exportq.enqueue_many('user_activity', '[{}, {\"priority\": \"1; DROP TABLE exportq.jobs\"}]')"
+row sql 22023 "enqueue_many: SQL text as an element" "SELECT exportq.enqueue_many('user_activity', '[\"x''); DROP TABLE exportq.jobs; --\"]')"
+row sql 22023 "enqueue_many: not an array"       "SELECT exportq.enqueue_many('user_activity', '{\"owner\": \"u\"}')"
+row sql 22023 "enqueue_many: over 100,000 jobs"  "SELECT exportq.enqueue_many('user_activity', (SELECT jsonb_agg('{}'::jsonb) FROM generate_series(1, 100001)))"
 if grep -q '^2026-01-01T00:00:00.000Z' "$SERVE_LOG"; then fail "a forged line is in serve's log"; fi
 ok "$n hostile cases: each refused with its status/exit code, database row counts unchanged ($counts)"
 
