@@ -66,15 +66,7 @@ BEGIN
         PERFORM exportq.reject(format('unknown export kind %s',
                                       coalesce(quote_literal(left(p_kind, 80)), 'NULL')));
     END IF;
-    v_format := coalesce(v_format, o->>'format', 'csv');
-    IF v_format NOT IN ('csv', 'tsv', 'jsonl', 'xlsx') THEN
-        PERFORM exportq.reject(format('unknown format %s (known: csv, tsv, jsonl, xlsx)',
-                                      quote_literal(left(v_format, 40))));
-    END IF;
-    IF o ? 'formats' AND NOT (o->'formats') ? v_format THEN
-        PERFORM exportq.reject(format('kind %s does not offer format %s (it offers: %s)', p_kind, v_format,
-                                      (SELECT string_agg(e, ', ') FROM jsonb_array_elements_text(o->'formats') e)));
-    END IF;
+    v_format := exportq.resolve_format(p_kind, v_format);  -- 007's rule, same messages
     IF p_jobs IS NULL OR jsonb_typeof(p_jobs) <> 'array' THEN
         PERFORM exportq.reject(format('jobs must be a JSON array of job objects, not %s',
                                       coalesce(jsonb_typeof(p_jobs), 'NULL')));
