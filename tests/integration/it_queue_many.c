@@ -4,7 +4,8 @@
  * exportq.enqueue per element in a fresh database of its own; dedupe keys
  * repeated in the call and matching a live job give one id; an invalid
  * element rejects the whole call, naming the element, and writes nothing;
- * hostile strings stay data. */
+ * hostile strings stay data; two concurrent callers with overlapping keys
+ * settle on one job per key. */
 #include "tests/integration/it_queue_db.h"
 
 static tdb many; /* enqueue_many */
@@ -206,11 +207,71 @@ static void test_invalid_element_rejects_all(void **state)
     assert_string_equal(out, "{}");
 }
 
+/* Two callers with overlapping dedupe keys at once: B's INSERT waits on A's
+ * uncommitted keys (jobs_dedupe_idx); when A commits, B's elements of those
+ * keys get A's ids without an error and B inserts only its other keys; when A
+ * rolls back, B inserts every key of its own. Never two live jobs per key. */
+static void concurrent_round(int commit)
+{
+    PGconn *b = tdb_connect(&many);
+    char a_ids[4096], b_ids[4096], want[4096];
+    PQclear(tq(many.conn, "DELETE FROM exportq.jobs"));
+    PQclear(tq(many.conn, "BEGIN"));
+    tq_str(many.conn, a_ids, sizeof a_ids,
+           "SELECT exportq.enqueue_many('rows', (SELECT jsonb_agg(jsonb_build_object('owner', 'race', "
+           "'dedupe_key', 'k' || g) ORDER BY g) FROM generate_series(1, 100) g))::text");
+    /* B: keys 51..150, sent now; it must wait for A */
+    assert_int_equal(PQsendQuery(b, "SELECT exportq.enqueue_many('rows', (SELECT jsonb_agg(jsonb_build_object("
+                                    "'owner', 'race', 'dedupe_key', 'k' || g) ORDER BY g) "
+                                    "FROM generate_series(51, 150) g))::text"),
+                     1);
+    for (int i = 0; i < 20; i++) { /* B still running: it waits on A's keys */
+        usleep(20 * 1000);
+        assert_int_equal(PQconsumeInput(b), 1);
+        assert_int_equal(PQisBusy(b), 1);
+    }
+    PQclear(tq(many.conn, commit ? "COMMIT" : "ROLLBACK"));
+    PGresult *r = PQgetResult(b);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fprintf(stderr, "enqueue_many B: %s", PQerrorMessage(b));
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    snprintf(b_ids, sizeof b_ids, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    assert_null(PQgetResult(b));
+    PQfinish(b);
+    /* one live job per key, 150 (A committed) or 100 (only B's) in all */
+    assert_int_equal(tq_ll(many.conn, "SELECT count(*) FROM exportq.jobs"), commit ? 150 : 100);
+    assert_int_equal(tq_ll(many.conn, "SELECT count(DISTINCT dedupe_key) FROM exportq.jobs"), commit ? 150 : 100);
+    /* B's ids, in B's array order, are the ids of the jobs holding its keys */
+    tq_str(many.conn, want, sizeof want,
+           "SELECT array_agg((SELECT j.id FROM exportq.jobs j WHERE j.owner = 'race' AND j.dedupe_key = 'k' || g) "
+           "ORDER BY g)::text FROM generate_series(51, 150) g");
+    assert_string_equal(b_ids, want);
+    if (commit) { /* the shared keys are A's jobs */
+        char shared[4096];
+        tq_str(many.conn, shared, sizeof shared,
+               "SELECT array_agg(x ORDER BY o)::text FROM unnest('%s'::bigint[]) WITH ORDINALITY u(x, o) WHERE o > 50",
+               a_ids);
+        tq_str(many.conn, want, sizeof want,
+               "SELECT array_agg(x ORDER BY o)::text FROM unnest('%s'::bigint[]) WITH ORDINALITY u(x, o) WHERE o <= 50",
+               b_ids);
+        assert_string_equal(shared, want);
+    }
+}
+
+static void test_concurrent_dedupe(void **state)
+{
+    (void)state;
+    concurrent_round(1);
+    concurrent_round(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_as_one_by_one),
         cmocka_unit_test(test_invalid_element_rejects_all),
+        cmocka_unit_test(test_concurrent_dedupe),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
