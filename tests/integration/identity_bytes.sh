@@ -51,6 +51,57 @@ fi
 assert_contains "$(cat "$T/sql.err")" "200 bytes" "define_kind refuses a file name over 200 bytes"
 ok "257-byte owners and 206-byte file names are refused by token create, enqueue (CLI and SQL), define_kind"
 
+# ---- the jobs trigger refuses exactly what identity_problem() names (schema/016) -------
+# The trigger's WHEN (builtins, the limit written in from identity_max_bytes()) must let
+# through every row the rule refuses: a plain INSERT and an UPDATE of the ids, over values
+# on both sides of each limit, fail with identity_problem()'s message, or pass when it is NULL.
+out=$(psql -XAtq -v ON_ERROR_STOP=1 -d "$EXPORTQ_DATABASE_URL" 2>&1 <<'SQL'
+DO $$
+DECLARE
+    e text := repeat('é', 128);  -- 256 bytes
+    v record;
+    got text;
+    want text;
+    n integer := 0;
+BEGIN
+    FOR v IN SELECT * FROM (VALUES
+        (NULL, NULL, NULL), ('a', NULL, NULL), ('', NULL, NULL), (e, NULL, NULL), (e || 'A', NULL, NULL),
+        (repeat('x', 256), NULL, NULL), (repeat('x', 257), NULL, NULL), ('a' || chr(1) || 'b', NULL, NULL),
+        ('a' || chr(10), NULL, NULL), ('del' || chr(127), NULL, NULL), ('tab' || chr(9), NULL, NULL),
+        ('ok', e, NULL), ('ok', e || 'k', NULL), ('ok', NULL, e), ('ok', NULL, e || 'k'),
+        (NULL, repeat('d', 257), NULL), (e || 'A', repeat('d', 300), repeat('i', 300)))
+        AS t(owner, dedupe, idem)
+    LOOP
+        want := exportq.identity_problem(v.owner, v.dedupe, v.idem);
+        FOR pass IN 1..2 LOOP
+            got := NULL;
+            BEGIN
+                IF pass = 1 THEN
+                    INSERT INTO exportq.jobs (kind, owner, dedupe_key, idempotency_key)
+                    VALUES ('id_rows', v.owner, v.dedupe, v.idem);
+                ELSE  -- an UPDATE of the ids of a valid job
+                    INSERT INTO exportq.jobs (kind, owner) VALUES ('id_rows', 'upd') RETURNING id INTO n;
+                    UPDATE exportq.jobs SET owner = v.owner, dedupe_key = v.dedupe, idempotency_key = v.idem
+                     WHERE id = n;
+                END IF;
+                RAISE EXCEPTION 'rollback' USING ERRCODE = 'P0002';
+            EXCEPTION
+                WHEN no_data_found THEN got := NULL;
+                WHEN OTHERS THEN got := SQLERRM;
+            END;
+            IF got IS DISTINCT FROM want THEN
+                RAISE EXCEPTION 'pass % owner % (% bytes), dedupe % bytes, idem % bytes: got %, want %', pass,
+                    quote_nullable(left(v.owner, 8)), octet_length(v.owner), octet_length(v.dedupe),
+                    octet_length(v.idem), quote_nullable(got), quote_nullable(want);
+            END IF;
+        END LOOP;
+    END LOOP;
+    RAISE NOTICE 'agreed';
+END $$;
+SQL
+) || fail "the trigger and identity_problem() disagree: $out"
+assert_eq 0 "$(psql_q "SELECT count(*) FROM exportq.jobs WHERE owner = 'upd' OR kind = 'id_rows' AND owner IS NULL")" "nothing of the check was kept"
+
 # ---- owners that fit stay distinct ---------------------------------------------------
 TA=$(token_for "$A2") TB=$(token_for "$B2") TC=$(token_for "$C")
 serve_start EXPORTQ_RATE_LIMIT=100000
