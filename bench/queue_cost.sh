@@ -19,11 +19,18 @@
 #   exportq            exportq.claim() (all of the above, fairness cap per owner) + complete()
 # Per pair = (instructions with N pairs - instructions with none) / N.
 #
-# Knobs: BENCH_COST_PAIRS (500), BENCH_STATE (default /tmp/exportq-bench-cost). Needs
+# Then the enqueue side, instructions per job, BENCH_COST_JOBS (5,000) jobs of 1,000 owners:
+#   enqueue_many       one SELECT exportq.enqueue_many(kind, jobs) call
+#   enqueue per row    one SELECT exportq.enqueue(...) FROM generate_series statement
+#   plain INSERT       one INSERT ... SELECT of the same rows (no validation, no NOTIFY)
+#   one per call       exportq.enqueue() once per transaction, the application's usual call
+#
+# Knobs: BENCH_COST_PAIRS (500), BENCH_COST_JOBS (5000), BENCH_STATE (default /tmp/exportq-bench-cost). Needs
 # valgrind (installed here if missing). Nothing is asserted; figures go to docs/benchmarks.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PAIRS=${BENCH_COST_PAIRS:-500}
+JOBS=${BENCH_COST_JOBS:-5000}
 STATE=${BENCH_STATE:-/tmp/exportq-bench-cost}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 log() { printf '# %s\n' "$*" >&2; }
@@ -126,6 +133,15 @@ script() {
   payload) echo "PREPARE c AS SELECT id, attempts FROM cost.claim('bench', 30, false, true)"; echo "$complete" ;;
   exportq) echo "PREPARE c AS SELECT id, attempts FROM exportq.claim('bench', 30, 2)"; echo "$complete" ;;
   esac
+  local jobs="(SELECT jsonb_agg(jsonb_build_object('owner', 'o' || (g % 1000))) FROM generate_series(1, $2) g)"
+  case $1 in
+  enqueue_many) [ "$2" = 0 ] || echo "SELECT cardinality(exportq.enqueue_many('bench_tiny', $jobs))"; return ;;
+  enqueue_per_row) [ "$2" = 0 ] || echo "SELECT count(exportq.enqueue('bench_tiny', '{}', NULL, 'o' || (g % 1000))) FROM generate_series(1, $2) g"; return ;;
+  plain_insert) [ "$2" = 0 ] || echo "INSERT INTO exportq.jobs (kind, params, owner) SELECT 'bench_tiny', jsonb_build_object('owner', 'o' || (g % 1000)), 'o' || (g % 1000) FROM generate_series(1, $2) g"; return ;;
+  one_per_call)
+    echo "PREPARE e(text) AS SELECT exportq.enqueue('bench_tiny', '{}', NULL, \$1)"
+    for ((i = 0; i < $2; i++)); do echo "EXECUTE e('o$((i % 1000))')"; done; return ;;
+  esac
   for ((i = 0; i < $2; i++)); do echo "EXECUTE c"; echo "EXECUTE d"; done
 }
 # instr VARIANT N: instructions of the whole single-user run
@@ -150,5 +166,13 @@ for v in bare wrappers position payload exportq; do
   per=$(( (n - z) / PAIRS ))
   [ -n "$base" ] || base=$per
   printf '| %s | %s | %s |\n' "$v" "$per" "$(awk -v a="$base" -v b="$per" 'BEGIN {printf "%.2f", a / b}')"
+done
+
+printf '\n== enqueue, instructions per job (callgrind, %s jobs of 1,000 owners)\n' "$JOBS"
+printf '| case | instructions per job |\n|---|---|\n'
+for v in enqueue_many enqueue_per_row plain_insert one_per_call; do
+  log "$v: $JOBS jobs under callgrind"
+  z=$(instr "$v" 0); n=$(instr "$v" "$JOBS")
+  printf '| %s | %s |\n' "${v//_/ }" "$(( (n - z) / JOBS ))"
 done
 rm -rf "$STATE"
