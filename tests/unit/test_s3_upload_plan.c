@@ -2,13 +2,17 @@
  * (s3_upload_plan): parts grow past 1,000 parts without the buffers ever
  * exceeding the upload memory, every part is >= 5 MiB, no export needs more
  * than 10,000 parts up to the advertised largest object, and fewer parts fly
- * as they grow. Pure: no server. */
+ * as they grow; the uploader's default memory is EXPORTQ_UPLOAD_MEMORY's
+ * default. Pure: no server. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <cmocka.h>
 
+#include "common/config.h"
+#include "common/error.h"
 #include "s3/s3_upload.h"
 
 #define MiB ((size_t)1024 * 1024)
@@ -61,6 +65,16 @@ static void test_default_budget(void **state)
     assert_int_equal(c.buffers, 2);
     assert_int_equal(s3_upload_max_object(8 * MiB, S3_DEFAULT_UPLOAD_MEMORY), (uint64_t)(8000 + 144000) * MiB);
     check_plan(8 * MiB, S3_DEFAULT_UPLOAD_MEMORY, 4);
+    /* the setting's default (common/config.c) is the uploader's (two places
+     * write the number: the config table holds strings) */
+    unsetenv("EXPORTQ_UPLOAD_MEMORY");
+    unsetenv("EXPORTQ_PART_SIZE");
+    eq_config cfg;
+    eq_err err;
+    assert_int_equal(eq_config_load(&cfg, NULL, &err), 0);
+    assert_int_equal(cfg.upload_memory, (long)S3_DEFAULT_UPLOAD_MEMORY);
+    assert_int_equal(cfg.part_size, (long)(8 * MiB));
+    eq_config_cleanup(&cfg);
 }
 
 static void test_budgets(void **state)
