@@ -54,13 +54,19 @@ CREATE SCHEMA app;
 CREATE FUNCTION app.bench_tiny(p jsonb) RETURNS TABLE (n int) LANGUAGE sql AS
   $$ SELECT g FROM generate_series(1, 3) g $$;
 SELECT exportq.define_kind('bench_tiny', 'app.bench_tiny', 'tiny.csv');
+SQL
+# the claim of "wrappers only" and its two additions: one UPDATE (exportq.claim's, schema/004)
+UPDATE="UPDATE exportq.jobs j SET state = 'running', attempts = j.attempts + 1, worker = p_worker,
+  lease_expires_at = now() + make_interval(secs => p_lease_seconds), heartbeat_at = now(),
+  started_at = now(), rows_estimate = NULL WHERE j.id = cand.id"
+psql -XAtq -v ON_ERROR_STOP=1 <<SQL
 CREATE SCHEMA cost;
 -- the claim of "wrappers only"; BUMP and PAYLOAD switch the two additions on
 CREATE FUNCTION cost.claim(p_worker text, p_lease_seconds integer, bump boolean, payload boolean)
 RETURNS TABLE (id bigint, attempts integer, kind text, params text, email text, owner text,
                object_token text, function text, filename text, options text,
                upload_id text, created_at bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql AS \$\$
 DECLARE
     cand record;
 BEGIN
@@ -72,21 +78,13 @@ BEGIN
     END IF;
     IF NOT bump AND NOT payload THEN
         RETURN QUERY
-        UPDATE exportq.jobs j
-           SET state = 'running', attempts = j.attempts + 1, worker = p_worker,
-               lease_expires_at = now() + make_interval(secs => p_lease_seconds),
-               heartbeat_at = now(), started_at = now(), rows_estimate = NULL
-         WHERE j.id = cand.id
+        $UPDATE
         RETURNING j.id, j.attempts, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text,
                   NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint;
     ELSIF bump THEN
         RETURN QUERY
         WITH c AS (
-            UPDATE exportq.jobs j
-               SET state = 'running', attempts = j.attempts + 1, worker = p_worker,
-                   lease_expires_at = now() + make_interval(secs => p_lease_seconds),
-                   heartbeat_at = now(), started_at = now(), rows_estimate = NULL
-             WHERE j.id = cand.id
+            $UPDATE
             RETURNING j.id, j.attempts, j.turn),
         b AS (SELECT pg_advisory_xact_lock_shared(exportq.position_lock_key()) AS l,
                      nextval('exportq.claim_count') AS n, setval('exportq.turn_claimed', c.turn) AS t
@@ -97,11 +95,7 @@ BEGIN
     ELSE  -- the columns and the kind look-up of exportq.claim (schema/004)
         RETURN QUERY
         WITH c AS (
-            UPDATE exportq.jobs j
-               SET state = 'running', attempts = j.attempts + 1, worker = p_worker,
-                   lease_expires_at = now() + make_interval(secs => p_lease_seconds),
-                   heartbeat_at = now(), started_at = now(), rows_estimate = NULL
-             WHERE j.id = cand.id
+            $UPDATE
             RETURNING j.*)
         SELECT c.id, c.attempts, c.kind, c.params::text, c.email, c.owner, c.object_token,
                (SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname)
@@ -112,7 +106,7 @@ BEGIN
                floor(extract(epoch FROM c.created_at))::bigint
           FROM c LEFT JOIN exportq.kinds k ON k.name = c.kind;
     END IF;
-END $$;
+END \$\$;
 SQL
 "$ROOT/tests/harness/pg.sh" down "$STATE" >/dev/null
 DATA=$STATE/pg/data

@@ -206,14 +206,13 @@ BEGIN
           FROM chk c
     ), fin AS (
         SELECT r.ord, r.params, r.email, r.owner, r.prio, r.dedupe,
-               coalesce(r.err, CASE WHEN NOT r.known THEN CASE
-               WHEN exportq.identity_problem(r.owner, r.dedupe, NULL) IS NOT NULL THEN
-                    exportq.identity_problem(r.owner, r.dedupe, NULL)
-               WHEN r.email IS NOT NULL AND NOT exportq.email_domain_allowed(r.email) THEN
-                    format('email domain %s is not allowed (allowed: %s)',
-                           quote_literal(left(split_part(r.email, '@', 2), 80)),
-                           current_setting('exportq.mail_allowed_domains', true))
-               END END) AS err
+               coalesce(r.err, CASE WHEN NOT r.known THEN coalesce(
+                   exportq.identity_problem(r.owner, r.dedupe, NULL),
+                   CASE WHEN r.email IS NOT NULL AND NOT exportq.email_domain_allowed(r.email) THEN
+                        format('email domain %s is not allowed (allowed: %s)',
+                               quote_literal(left(split_part(r.email, '@', 2), 80)),
+                               current_setting('exportq.mail_allowed_domains', true))
+                   END) END) AS err
           FROM res r
          ORDER BY r.ord
     )
