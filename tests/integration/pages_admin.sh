@@ -94,8 +94,13 @@ assert_eq 200 "$STATUS" "the dashboard with an admin JWT"
 ok "/v1/admin: 401 without the admin Bearer (owner token, cookie), every owner, state filter, summary, 409/404; admin JWTs (claim true) only"
 
 # ---- the page --------------------------------------------------------------------------
-ids=$(jq -nc --arg r "$run_id" --arg q "$q_id" --arg f "$bad_id" --arg s "$ok_id" --arg w "$worker" \
-  '{running: $r, queued: $q, failed: $f, succeeded: $s, worker: $w}')
+# the target of the forged POST: a queued job no worker takes meanwhile (run_at tomorrow),
+# so its state changes only if the forged cancel is accepted (the worker is free once the
+# page cancels the running job, and takes the retried one)
+held_id=$(enq "$T2" '{"kind": "user_activity", "params": {"user_id": "u2"}}')
+psql_q "UPDATE exportq.jobs SET run_at = now() + interval '1 day' WHERE id = $held_id" >/dev/null
+ids=$(jq -nc --arg r "$run_id" --arg q "$q_id" --arg f "$bad_id" --arg s "$ok_id" --arg h "$held_id" --arg w "$worker" \
+  '{running: $r, queued: $q, failed: $f, succeeded: $s, held: $h, worker: $w}')
 rc=0
 /usr/bin/python3 "$EXPORTQ_SOURCE_DIR/tests/integration/pages_browser.py" admin "$URL" "$AT" "$OUT" "$ids" || rc=$?
 [ "$rc" = 77 ] && exit 77
